@@ -1,0 +1,69 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/tester"
+
+	"github.com/airlock-dev/airlock/internal/fault"
+)
+
+// TestResult is the outcome of one Rego test rule.
+type TestResult struct {
+	Name    string `json:"name"` // package.rule
+	File    string `json:"file"`
+	Pass    bool   `json:"pass"`
+	Message string `json:"message,omitempty"`
+}
+
+// RunTests runs every test_* rule in the sources' *_test.rego files with
+// OPA's own test runner, against the same params the gate would load.
+func RunTests(ctx context.Context, sources ...Source) ([]TestResult, error) {
+	l, err := load(sources, true)
+	if err != nil {
+		return nil, err
+	}
+	store := inmem.NewFromObject(map[string]any{"airlock": map[string]any{"params": l.params}})
+	txn, err := store.NewTransaction(ctx)
+	if err != nil {
+		return nil, fault.Operational(fmt.Errorf("run policy tests: %w", err))
+	}
+	defer store.Abort(ctx, txn)
+	ch, err := tester.NewRunner().
+		SetStore(store).
+		SetModules(l.modules).
+		SetDefaultRegoVersion(ast.RegoV1).
+		RaiseBuiltinErrors(true).
+		RunTests(ctx, txn)
+	if err != nil {
+		return nil, fault.Config(fmt.Errorf("run policy tests: %w", describeASTErrors(err)))
+	}
+	var out []TestResult
+	for r := range ch {
+		tr := TestResult{Name: r.Package + "." + r.Name, Pass: r.Pass()}
+		if r.Location != nil {
+			tr.File = fmt.Sprintf("%s:%d", r.Location.File, r.Location.Row)
+		}
+		switch {
+		case r.Error != nil:
+			tr.Message = describeASTErrors(r.Error).Error()
+		case r.Fail:
+			tr.Message = "test rule was false or undefined"
+		}
+		out = append(out, tr)
+	}
+	slices.SortFunc(out, func(a, b TestResult) int {
+		if a.File < b.File {
+			return -1
+		}
+		if a.File > b.File {
+			return 1
+		}
+		return 0
+	})
+	return out, nil
+}
