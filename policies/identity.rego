@@ -5,25 +5,27 @@ package airlock
 
 checked contains "C1"
 
-deny contains reason("C1", sprintf("the job's OIDC token was not verified: %s", [object.get(input.identity, "error", "no verification result")])) if {
-	not input.identity.verified == true
+token_identity := object.get(input, "identity", {})
+
+deny contains reason("C1", sprintf("the job's OIDC token was not verified: %s", [object.get(token_identity, "error", "no verification result")])) if {
+	not token_identity.verified == true
 }
 
-claims := object.get(input.identity, "claims", {})
+token_claims := object.get(token_identity, "claims", {})
 
 deny contains reason("C1", "the OIDC token has no environment claim: the job must declare `environment:`") if {
 	input.identity.verified == true
-	object.get(claims, "environment", "") == ""
+	object.get(token_claims, "environment", "") == ""
 }
 
-deny contains reason("C1", sprintf("the job runs in environment %q, expected %q", [claims.environment, input.request.environment])) if {
-	object.get(claims, "environment", "") != ""
-	claims.environment != input.request.environment
+deny contains reason("C1", sprintf("the job runs in environment %q, expected %q", [token_claims.environment, input.request.environment])) if {
+	object.get(token_claims, "environment", "") != ""
+	token_claims.environment != input.request.environment
 }
 
-deny contains reason("C1", sprintf("ref %q is not an allowed ref (allowed: %s)", [object.get(claims, "ref", ""), concat(", ", input.request.allowed_refs)])) if {
+deny contains reason("C1", sprintf("ref %q is not an allowed ref (allowed: %s)", [object.get(token_claims, "ref", ""), concat(", ", input.request.allowed_refs)])) if {
 	input.identity.verified == true
-	not ref_allowed(object.get(claims, "ref", ""))
+	not ref_allowed(object.get(token_claims, "ref", ""))
 }
 
 # A pattern ending in "*" matches by prefix ("refs/tags/*" matches every tag,
@@ -40,18 +42,18 @@ ref_allowed(ref) if {
 	startswith(ref, trim_suffix(p, "*"))
 }
 
-deny contains reason("C1", sprintf("the job ran on a %q runner; only github-hosted runners are allowed unless allow-self-hosted is set", [object.get(claims, "runner_environment", "")])) if {
+deny contains reason("C1", sprintf("the job ran on a %q runner; only github-hosted runners are allowed unless allow-self-hosted is set", [object.get(token_claims, "runner_environment", "")])) if {
 	input.identity.verified == true
 	not input.request.allow_self_hosted == true
-	object.get(claims, "runner_environment", "") != "github-hosted"
+	object.get(token_claims, "runner_environment", "") != "github-hosted"
 }
 
 # A pinned workflow with "@ref" must match job_workflow_ref exactly; without
 # "@" it pins the workflow file and accepts any ref of it.
-deny contains reason("C1", sprintf("job_workflow_ref %q is not the pinned workflow %q", [object.get(claims, "job_workflow_ref", ""), input.request.workflow])) if {
+deny contains reason("C1", sprintf("job_workflow_ref %q is not the pinned workflow %q", [object.get(token_claims, "job_workflow_ref", ""), input.request.workflow])) if {
 	input.identity.verified == true
 	object.get(input.request, "workflow", "") != ""
-	not workflow_pinned(object.get(claims, "job_workflow_ref", ""), input.request.workflow)
+	not workflow_pinned(object.get(token_claims, "job_workflow_ref", ""), input.request.workflow)
 }
 
 workflow_pinned(ref, pin) if {
@@ -64,12 +66,12 @@ workflow_pinned(ref, pin) if {
 	startswith(ref, concat("", [pin, "@"]))
 }
 
-deny contains reason("C1", sprintf("repository id %q does not match the expected repository id %q", [object.get(claims, "repository_id", ""), input.request.repository_id])) if {
+deny contains reason("C1", sprintf("repository id %q does not match the expected repository id %q", [object.get(token_claims, "repository_id", ""), input.request.repository_id])) if {
 	input.identity.verified == true
 	object.get(input.request, "repository_id", "") != ""
-	object.get(claims, "repository_id", "") != input.request.repository_id
+	object.get(token_claims, "repository_id", "") != input.request.repository_id
 }
 
 deny contains reason("C1", sprintf("%s says %q but the verified token says %s=%q", [m.variable, m.hint, m.claim, m.verified])) if {
-	some m in object.get(input.identity, "hint_mismatches", [])
+	some m in object.get(token_identity, "hint_mismatches", [])
 }

@@ -1,0 +1,130 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/airlock-dev/airlock/internal/fault"
+	"github.com/airlock-dev/airlock/internal/githubsim"
+)
+
+// demoScenario is one gate run of the demo, with the outcome it must have.
+type demoScenario struct {
+	title  string
+	want   int
+	claims func(map[string]any)
+	inputs map[string]string
+}
+
+// runDemo plays a GitHub Actions runner against an in-process GitHub: it
+// writes the same variables and files a runner would, runs the gate exactly
+// as the action does, and shows each decision. It needs no network and no
+// setup, and fails if a decision is not the one the scenario expects.
+func runDemo(ctx context.Context, args []string, stdio Stdio) error {
+	fs := newFlagSet("demo", stdio)
+	keep := fs.Bool("keep", true, "keep the runner files in the temporary directory")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	sim, err := githubsim.New()
+	if err != nil {
+		return fault.Operationalf("demo: start the in-process GitHub: %w", err)
+	}
+	defer sim.Close()
+	const owner, repo = "acme", "support-agent"
+	sim.SetRepository(githubsim.Repository{Owner: owner, Name: repo, ID: 700100, OwnerID: 900200, DefaultBranch: "main", Visibility: "private"})
+
+	root, err := os.MkdirTemp("", "airlock-demo-")
+	if err != nil {
+		return fault.Operationalf("demo: %w", err)
+	}
+	if !*keep {
+		defer os.RemoveAll(root)
+	}
+	fmt.Fprintf(stdio.Out, "airlock demo: an in-process GitHub at %s plays the runner's world; runner files under %s\n", sim.URL(), root)
+
+	scenarios := []demoScenario{
+		{
+			title: "a job in environment \"staging\" on branch feature/fast-track asks to promote to production",
+			want:  ExitDeny,
+			claims: func(c map[string]any) {
+				c["environment"] = "staging"
+				c["ref"] = "refs/heads/feature/fast-track"
+				c["sub"] = "repo:acme/support-agent:environment:staging"
+			},
+		},
+		{
+			title:  "a job in environment \"production\" on the default branch, workflow pinned",
+			want:   ExitAllow,
+			claims: func(map[string]any) {},
+			inputs: map[string]string{"workflow": "acme/support-agent/.github/workflows/promote.yml"},
+		},
+	}
+	for i, sc := range scenarios {
+		if err := runDemoScenario(ctx, sim, root, i+1, sc, stdio); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(stdio.Out, "\ndemo: both decisions were the expected ones (deny, then allow)")
+	return nil
+}
+
+func runDemoScenario(ctx context.Context, sim *githubsim.Server, root string, n int, sc demoScenario, stdio Stdio) error {
+	claims := githubsim.DefaultRunClaims("acme", "support-agent")
+	claims["job_workflow_ref"] = "acme/support-agent/.github/workflows/promote.yml@refs/heads/main"
+	claims["workflow_ref"] = claims["job_workflow_ref"]
+	sc.claims(claims)
+	sim.SetRunClaims(claims)
+
+	dir := filepath.Join(root, fmt.Sprintf("run-%d", n))
+	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o700); err != nil {
+		return fault.Operationalf("demo: %w", err)
+	}
+	env := map[string]string{
+		"GITHUB_ACTIONS":                 "true",
+		"ACTIONS_ID_TOKEN_REQUEST_URL":   sim.TokenRequestURL(),
+		"ACTIONS_ID_TOKEN_REQUEST_TOKEN": sim.TokenRequestToken(),
+		"GITHUB_API_URL":                 sim.APIURL(),
+		"GITHUB_OUTPUT":                  filepath.Join(dir, "github_output"),
+		"GITHUB_STEP_SUMMARY":            filepath.Join(dir, "step_summary.md"),
+		"RUNNER_TEMP":                    filepath.Join(dir, "tmp"),
+		"GITHUB_REPOSITORY":              fmt.Sprint(claims["repository"]),
+		"GITHUB_SHA":                     fmt.Sprint(claims["sha"]),
+		"GITHUB_REF":                     fmt.Sprint(claims["ref"]),
+		"GITHUB_RUN_ID":                  fmt.Sprint(claims["run_id"]),
+		"INPUT_ENVIRONMENT":              "production",
+		"INPUT_OIDC-ISSUER":              sim.IssuerURL(),
+		"INPUT_GITHUB-TOKEN":             sim.JobToken(),
+	}
+	for k, v := range sc.inputs {
+		env["INPUT_"+strings.ToUpper(k)] = v
+	}
+	log, err := os.Create(filepath.Join(dir, "runner-stdout.log"))
+	if err != nil {
+		return fault.Operationalf("demo: %w", err)
+	}
+	defer log.Close()
+
+	fmt.Fprintf(stdio.Out, "\n── run %d: %s\n", n, sc.title)
+	var report strings.Builder
+	err = runGate(ctx, nil, func(k string) string { return env[k] }, Stdio{In: strings.NewReader(""), Out: log, Err: &report})
+	got := exitCode(err)
+	io.WriteString(stdio.Out, indent(report.String()))
+	fmt.Fprintf(stdio.Out, "exit code %d · step summary %s · outputs %s\n", got, env["GITHUB_STEP_SUMMARY"], env["GITHUB_OUTPUT"])
+	if got != sc.want {
+		return fault.Operationalf("demo run %d: exit code %d, expected %d: %v", n, got, sc.want, err)
+	}
+	return nil
+}
+
+func indent(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = "  " + l
+	}
+	return strings.Join(lines, "\n") + "\n"
+}

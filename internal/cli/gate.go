@@ -1,0 +1,235 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/airlock-dev/airlock/internal/actionio"
+	"github.com/airlock-dev/airlock/internal/fault"
+	"github.com/airlock-dev/airlock/internal/gate"
+	"github.com/airlock-dev/airlock/internal/policy"
+	"github.com/airlock-dev/airlock/internal/report"
+	"github.com/airlock-dev/airlock/policies"
+)
+
+// Input names and defaults; action.yml documents the same.
+const (
+	defaultAudience = "airlock"
+	defaultTimeout  = 2 * time.Minute
+)
+
+var defaultAllowedRefs = []string{gate.DefaultBranchRef, "refs/tags/*"}
+
+// gateConfig reads the gate's configuration from action inputs and runner
+// variables. Only here and in actionio is the environment read.
+func gateConfig(r *actionio.Runner, getenv func(string) string) (gate.Config, time.Duration, string, error) {
+	cfg := gate.Config{
+		Environment:       orDefault(r.Input("environment"), "production"),
+		Workflow:          r.Input("workflow"),
+		RepositoryID:      r.Input("repository-id"),
+		Audience:          orDefault(r.Input("audience"), defaultAudience),
+		Issuer:            orDefault(r.Input("oidc-issuer"), gate.DefaultIssuer),
+		TokenRequestURL:   getenv("ACTIONS_ID_TOKEN_REQUEST_URL"),
+		TokenRequestToken: getenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN"),
+		APIURL:            orDefault(getenv("GITHUB_API_URL"), "https://api.github.com"),
+		GitHubToken:       r.Secret("github-token"),
+		Hints:             map[string]string{},
+	}
+	r.Mask(cfg.TokenRequestToken)
+	for _, v := range gate.HintVariables() {
+		cfg.Hints[v] = getenv(v)
+	}
+	var err error
+	if cfg.AllowSelfHosted, err = boolInput(r, "allow-self-hosted", false); err != nil {
+		return cfg, 0, "", err
+	}
+	cfg.AllowedRefs = listInput(r.Input("allowed-refs"))
+	if len(cfg.AllowedRefs) == 0 {
+		cfg.AllowedRefs = defaultAllowedRefs
+	}
+	if cfg.RepositoryID != "" {
+		if _, err := strconv.ParseUint(cfg.RepositoryID, 10, 64); err != nil {
+			return cfg, 0, "", fault.Configf("input repository-id: %q is not a numeric repository id", cfg.RepositoryID)
+		}
+	}
+	timeout := defaultTimeout
+	if t := r.Input("timeout"); t != "" {
+		if timeout, err = time.ParseDuration(t); err != nil || timeout <= 0 || timeout > 30*time.Minute {
+			return cfg, 0, "", fault.Configf("input timeout: %q is not a duration between 0 and 30m", t)
+		}
+	}
+	for _, v := range []string{"GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "RUNNER_TEMP"} {
+		if getenv(v) == "" {
+			return cfg, 0, "", fault.Usagef("%s is not set: `airlock gate` runs as a GitHub Actions step (see `airlock demo` to try it locally)", v)
+		}
+	}
+	return cfg, timeout, getenv("RUNNER_TEMP"), cfg.Validate()
+}
+
+func runGate(ctx context.Context, args []string, getenv func(string) string, stdio Stdio) error {
+	fs := newFlagSet("gate", stdio)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	runner := actionio.New(getenv, stdio.Out)
+	err := gateMain(ctx, runner, getenv, stdio)
+	if err != nil && exitCode(err) != ExitDeny {
+		runner.Error("airlock could not decide", err.Error())
+	}
+	return err
+}
+
+func gateMain(ctx context.Context, runner *actionio.Runner, getenv func(string) string, stdio Stdio) error {
+	cfg, timeout, outDir, err := gateConfig(runner, getenv)
+	if err != nil {
+		return err
+	}
+	engine, err := loadPolicy(ctx, runner.Input("policy"))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	res, err := gate.Run(ctx, cfg, gate.Deps{
+		HTTPClient: httpClient(),
+		Now:        time.Now,
+		Policy:     engine,
+		Mask:       runner.Mask,
+	})
+	if err != nil {
+		return err
+	}
+	return emit(runner, res, outDir, stdio)
+}
+
+// emit writes the decision everywhere a workflow or a person reads it, then
+// returns the deny (if any) so the exit code follows the decision.
+func emit(runner *actionio.Runner, res *gate.Result, outDir string, stdio Stdio) error {
+	dir, err := os.MkdirTemp(outDir, "airlock-")
+	if err != nil {
+		return fault.Operationalf("create output directory in %s: %w", outDir, err)
+	}
+	evidencePath := filepath.Join(dir, "evidence.json")
+	decisionPath := filepath.Join(dir, "decision.json")
+	if err := writeJSON(evidencePath, res.Evidence); err != nil {
+		return err
+	}
+	if err := writeJSON(decisionPath, res.Decision); err != nil {
+		return err
+	}
+	reasons, err := json.Marshal(res.Decision.Reasons)
+	if err != nil {
+		return fault.Operationalf("encode reasons: %w", err)
+	}
+	if err := runner.SetOutputs(
+		actionio.Output{Name: "decision", Value: res.Decision.Verdict()},
+		actionio.Output{Name: "reasons", Value: string(reasons)},
+		actionio.Output{Name: "evidence-path", Value: evidencePath},
+		actionio.Output{Name: "decision-path", Value: decisionPath},
+		actionio.Output{Name: "policy-digest", Value: res.Decision.PolicyDigest},
+	); err != nil {
+		return err
+	}
+	var summary strings.Builder
+	if err := report.Markdown(&summary, res); err != nil {
+		return fault.Operationalf("render step summary: %w", err)
+	}
+	if err := runner.AppendSummary(summary.String()); err != nil {
+		return err
+	}
+	for _, r := range res.Decision.Reasons {
+		runner.Error("airlock "+r.Control, r.Message)
+	}
+	for _, r := range res.Decision.Warnings {
+		runner.Warning("airlock "+r.Control, r.Message)
+	}
+	if err := report.Terminal(stdio.Err, res); err != nil {
+		return fault.Operationalf("render report: %w", err)
+	}
+	if !res.Decision.Allow {
+		return denied(fmt.Sprintf("promotion denied: %d reason(s)", len(res.Decision.Reasons)))
+	}
+	return nil
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fault.Operationalf("encode %s: %w", filepath.Base(path), err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
+		return fault.Operationalf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// loadPolicy compiles the embedded defaults plus the user's directory. A
+// directory with its own main.rego is a complete policy set and replaces the
+// defaults.
+func loadPolicy(ctx context.Context, dir string) (*policy.Engine, error) {
+	srcs, err := policySources(dir)
+	if err != nil {
+		return nil, err
+	}
+	return policy.Load(ctx, srcs...)
+}
+
+func policySources(dir string) ([]policy.Source, error) {
+	def := policy.Source{Name: "policies", FS: policies.FS}
+	if dir == "" {
+		return []policy.Source{def}, nil
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, fault.Configf("input policy: %w", err)
+	}
+	if !st.IsDir() {
+		return nil, fault.Configf("input policy: %s is not a directory", dir)
+	}
+	user := policy.Source{Name: filepath.ToSlash(filepath.Clean(dir)), FS: os.DirFS(dir)}
+	if _, err := os.Stat(filepath.Join(dir, "main.rego")); err == nil {
+		return []policy.Source{user}, nil
+	}
+	return []policy.Source{def, user}, nil
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// listInput splits a multi-line or comma-separated input, dropping blanks.
+func listInput(v string) []string {
+	var out []string
+	for _, line := range strings.Split(v, "\n") {
+		for _, item := range strings.Split(line, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				out = append(out, item)
+			}
+		}
+	}
+	return out
+}
+
+// boolInput accepts only the YAML 1.2 core booleans GitHub documents; anything
+// else is an error rather than a silent false.
+func boolInput(r *actionio.Runner, name string, def bool) (bool, error) {
+	switch v := r.Input(name); v {
+	case "":
+		return def, nil
+	case "true", "True", "TRUE":
+		return true, nil
+	case "false", "False", "FALSE":
+		return false, nil
+	default:
+		return false, fault.Configf("input %s: %q is not true or false", name, v)
+	}
+}

@@ -1,0 +1,240 @@
+// Package gate is the promotion use case: collect evidence, let policy decide,
+// and hand back a Decision that the caller emits (and later signs).
+//
+// Trust boundary: facts about the run come only from the verified OIDC token;
+// GITHUB_* variables are hints compared with it. Collectors record facts and
+// never decide; only policy decides, and a deny is a value, not an error. An
+// error from Run means airlock could not decide: it never ends in allow.
+package gate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/airlock-dev/airlock/internal/evidence"
+	"github.com/airlock-dev/airlock/internal/fault"
+	"github.com/airlock-dev/airlock/internal/ghapi"
+	"github.com/airlock-dev/airlock/internal/identity"
+	"github.com/airlock-dev/airlock/internal/policy"
+)
+
+// DefaultIssuer is GitHub.com's Actions OIDC issuer.
+const DefaultIssuer = "https://token.actions.githubusercontent.com"
+
+// DefaultBranchRef is the placeholder in AllowedRefs for the repository's
+// default branch, resolved through the API at run time.
+const DefaultBranchRef = "{default-branch}"
+
+// Config is what the workflow asked for, read from inputs at the edge.
+type Config struct {
+	Environment     string
+	AllowedRefs     []string // may contain DefaultBranchRef
+	AllowSelfHosted bool
+	Workflow        string
+	RepositoryID    string
+	Audience        string
+	Issuer          string
+
+	TokenRequestURL   string
+	TokenRequestToken string // secret
+	APIURL            string
+	GitHubToken       string // secret
+
+	// Hints are GITHUB_* / RUNNER_* variables, keyed by variable name.
+	Hints map[string]string
+}
+
+// Deps are the side effects the gate may use.
+type Deps struct {
+	HTTPClient *http.Client
+	Now        func() time.Time
+	Policy     *policy.Engine
+	// Verifier is optional; when nil one is built from Config (and reused
+	// across runs only if the caller keeps it).
+	Verifier *identity.Verifier
+	// Mask is called with every secret the gate obtains (the job's token)
+	// before anything else happens with it.
+	Mask func(string)
+}
+
+// Result is what the gate found and decided.
+type Result struct {
+	Evidence evidence.Evidence
+	Decision policy.Decision
+}
+
+// Validate rejects configurations that cannot be enforced.
+func (c Config) Validate() error {
+	var missing []string
+	for _, f := range []struct{ name, v string }{
+		{"environment", c.Environment},
+		{"audience", c.Audience},
+		{"oidc-issuer", c.Issuer},
+	} {
+		if strings.TrimSpace(f.v) == "" {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		return fault.Configf("gate config: empty %s", strings.Join(missing, ", "))
+	}
+	if len(c.AllowedRefs) == 0 {
+		return fault.Configf("gate config: allowed-refs is empty: no ref could ever be promoted")
+	}
+	for i, r := range c.AllowedRefs {
+		if r != DefaultBranchRef && !strings.HasPrefix(r, "refs/") {
+			return fault.Configf("gate config: allowed-refs[%d]: %q must start with refs/ (or be %s)", i, r, DefaultBranchRef)
+		}
+		if strings.Contains(strings.TrimSuffix(r, "*"), "*") {
+			return fault.Configf("gate config: allowed-refs[%d]: %q: only a trailing * is supported", i, r)
+		}
+	}
+	if c.TokenRequestURL == "" {
+		return fault.Usagef("ACTIONS_ID_TOKEN_REQUEST_URL is not set: the job needs `permissions: id-token: write`")
+	}
+	if c.TokenRequestToken == "" {
+		return fault.Usagef("ACTIONS_ID_TOKEN_REQUEST_TOKEN is not set: the job needs `permissions: id-token: write`")
+	}
+	return nil
+}
+
+// Run collects evidence and evaluates it.
+func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.HTTPClient == nil || deps.Now == nil || deps.Policy == nil {
+		return nil, fault.Configf("gate: HTTPClient, Now and Policy are required")
+	}
+	mask := deps.Mask
+	if mask == nil {
+		mask = func(string) {}
+	}
+	verifier := deps.Verifier
+	if verifier == nil {
+		v, err := identity.NewVerifier(identity.Config{
+			Issuer: cfg.Issuer, Audience: cfg.Audience, HTTPClient: deps.HTTPClient, Now: deps.Now,
+		})
+		if err != nil {
+			return nil, err
+		}
+		verifier = v
+	}
+
+	raw, err := identity.Fetch(ctx, deps.HTTPClient, cfg.TokenRequestURL, cfg.TokenRequestToken, cfg.Audience)
+	if err != nil {
+		return nil, err
+	}
+	mask(raw)
+
+	ev := evidence.Evidence{
+		Schema:      evidence.SchemaURI,
+		CollectedAt: deps.Now().UTC(),
+		Request: evidence.Request{
+			Environment:     cfg.Environment,
+			AllowedRefs:     cfg.AllowedRefs,
+			AllowSelfHosted: cfg.AllowSelfHosted,
+			Workflow:        cfg.Workflow,
+			RepositoryID:    cfg.RepositoryID,
+		},
+		Identity: evidence.Identity{Issuer: cfg.Issuer, Audience: cfg.Audience, HintMismatches: []evidence.HintMismatch{}},
+	}
+	claims, err := verifier.Verify(ctx, raw)
+	var verr *identity.VerificationError
+	switch {
+	case errors.As(err, &verr):
+		ev.Identity.Error = verr.Error()
+	case err != nil:
+		return nil, err
+	default:
+		ev.Identity.Verified = true
+		ev.Identity.Claims = claims
+		ev.Identity.HintMismatches = crossCheck(cfg.Hints, claims)
+		refs, err := resolveRefs(ctx, cfg, deps, claims)
+		if err != nil {
+			return nil, err
+		}
+		ev.Request.AllowedRefs = refs
+	}
+
+	dec, err := deps.Policy.Evaluate(ctx, ev)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Evidence: ev, Decision: dec}, nil
+}
+
+// resolveRefs replaces DefaultBranchRef with the repository's default branch,
+// asked of the API for the repository named by the verified token.
+func resolveRefs(ctx context.Context, cfg Config, deps Deps, c *identity.Claims) ([]string, error) {
+	out := make([]string, 0, len(cfg.AllowedRefs))
+	for _, r := range cfg.AllowedRefs {
+		if r != DefaultBranchRef {
+			out = append(out, r)
+			continue
+		}
+		owner, name, ok := strings.Cut(c.Repository, "/")
+		if !ok {
+			return nil, fault.Operationalf("resolve default branch: verified repository claim %q is not owner/name", c.Repository)
+		}
+		client, err := ghapi.New(cfg.APIURL, cfg.GitHubToken, deps.HTTPClient)
+		if err != nil {
+			return nil, err
+		}
+		repo, err := client.Repository(ctx, owner, name)
+		if err != nil {
+			return nil, fmt.Errorf("resolve default branch of %s: %w", c.Repository, err)
+		}
+		if repo.DefaultBranch == "" {
+			return nil, fault.Operationalf("resolve default branch of %s: the API returned none", c.Repository)
+		}
+		out = append(out, "refs/heads/"+repo.DefaultBranch)
+	}
+	return out, nil
+}
+
+// hintClaims pairs runner variables with the verified claim they must equal.
+var hintClaims = []struct {
+	variable, claim string
+	get             func(*identity.Claims) string
+}{
+	{"GITHUB_REPOSITORY", "repository", func(c *identity.Claims) string { return c.Repository }},
+	{"GITHUB_REPOSITORY_ID", "repository_id", func(c *identity.Claims) string { return c.RepositoryID }},
+	{"GITHUB_REPOSITORY_OWNER", "repository_owner", func(c *identity.Claims) string { return c.RepositoryOwner }},
+	{"GITHUB_REPOSITORY_OWNER_ID", "repository_owner_id", func(c *identity.Claims) string { return c.RepositoryOwnerID }},
+	{"GITHUB_SHA", "sha", func(c *identity.Claims) string { return c.SHA }},
+	{"GITHUB_REF", "ref", func(c *identity.Claims) string { return c.Ref }},
+	{"GITHUB_RUN_ID", "run_id", func(c *identity.Claims) string { return c.RunID }},
+	{"GITHUB_RUN_ATTEMPT", "run_attempt", func(c *identity.Claims) string { return c.RunAttempt }},
+	{"GITHUB_WORKFLOW_REF", "workflow_ref", func(c *identity.Claims) string { return c.WorkflowRef }},
+	{"GITHUB_EVENT_NAME", "event_name", func(c *identity.Claims) string { return c.EventName }},
+	{"GITHUB_ACTOR_ID", "actor_id", func(c *identity.Claims) string { return c.ActorID }},
+	{"RUNNER_ENVIRONMENT", "runner_environment", func(c *identity.Claims) string { return c.RunnerEnvironment }},
+}
+
+// HintVariables lists the runner variables the gate cross-checks.
+func HintVariables() []string {
+	out := make([]string, len(hintClaims))
+	for i, h := range hintClaims {
+		out[i] = h.variable
+	}
+	return out
+}
+
+func crossCheck(hints map[string]string, c *identity.Claims) []evidence.HintMismatch {
+	out := []evidence.HintMismatch{}
+	for _, h := range hintClaims {
+		hint, ok := hints[h.variable]
+		if !ok || hint == "" {
+			continue
+		}
+		if v := h.get(c); v != hint {
+			out = append(out, evidence.HintMismatch{Variable: h.variable, Hint: hint, Claim: h.claim, Verified: v})
+		}
+	}
+	return out
+}

@@ -1,0 +1,145 @@
+// Package report renders a decision for people: the GitHub step summary
+// (markdown) and the terminal report. Everything rendered is data from
+// evidence or policy; it is escaped for the medium so that a claim or a
+// policy message cannot change the report's structure.
+package report
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/airlock-dev/airlock/internal/gate"
+	"github.com/airlock-dev/airlock/internal/identity"
+	"github.com/airlock-dev/airlock/internal/policy"
+)
+
+// claimRows lists the verified claims shown to people, in order.
+var claimRows = []struct {
+	name string
+	get  func(*identity.Claims) string
+}{
+	{"repository", func(c *identity.Claims) string { return c.Repository }},
+	{"repository_id", func(c *identity.Claims) string { return c.RepositoryID }},
+	{"repository_owner_id", func(c *identity.Claims) string { return c.RepositoryOwnerID }},
+	{"environment", func(c *identity.Claims) string { return c.Environment }},
+	{"ref", func(c *identity.Claims) string { return c.Ref }},
+	{"sha", func(c *identity.Claims) string { return c.SHA }},
+	{"job_workflow_ref", func(c *identity.Claims) string { return c.JobWorkflowRef }},
+	{"event_name", func(c *identity.Claims) string { return c.EventName }},
+	{"actor", func(c *identity.Claims) string { return c.Actor }},
+	{"runner_environment", func(c *identity.Claims) string { return c.RunnerEnvironment }},
+	{"run", func(c *identity.Claims) string { return c.RunID + " attempt " + c.RunAttempt }},
+}
+
+func claimsOf(r *gate.Result) *identity.Claims {
+	c, _ := r.Evidence.Identity.Claims.(*identity.Claims)
+	return c
+}
+
+// Markdown renders the step summary.
+func Markdown(w io.Writer, r *gate.Result) error {
+	d := r.Decision
+	var b strings.Builder
+	icon := "❌"
+	if d.Allow {
+		icon = "✅"
+	}
+	fmt.Fprintf(&b, "## %s airlock: promotion to `%s` %s\n\n", icon, md(r.Evidence.Request.Environment), strings.ToUpper(d.Verdict()))
+	b.WriteString("| control | result | |\n|---|---|---|\n")
+	for _, c := range d.Controls {
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", c.ID, resultLabel(c.Result), md(c.Title))
+	}
+	writeReasons(&b, "Reasons", d.Reasons)
+	writeReasons(&b, "Requirements", d.Requirements)
+	writeReasons(&b, "Warnings", d.Warnings)
+	b.WriteString("\n### Verified claims\n\n")
+	if c := claimsOf(r); c != nil {
+		b.WriteString("| claim | value |\n|---|---|\n")
+		for _, row := range claimRows {
+			if v := row.get(c); v != "" {
+				fmt.Fprintf(&b, "| %s | `%s` |\n", row.name, md(v))
+			}
+		}
+	} else {
+		fmt.Fprintf(&b, "None: the OIDC token was not verified (%s).\n", md(r.Evidence.Identity.Error))
+	}
+	fmt.Fprintf(&b, "\nPolicy `%s` from %s.\n", md(d.PolicyDigest), md(strings.Join(d.PolicySources, ", ")))
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func writeReasons(b *strings.Builder, title string, rs []policy.Reason) {
+	if len(rs) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\n### %s\n\n", title)
+	for _, r := range rs {
+		fmt.Fprintf(b, "- **%s** %s\n", r.Control, md(r.Message))
+	}
+}
+
+func resultLabel(res string) string {
+	switch res {
+	case policy.ResultPass:
+		return "✅ pass"
+	case policy.ResultFail:
+		return "❌ fail"
+	default:
+		return "➖ not checked"
+	}
+}
+
+// md escapes text for a markdown table cell or list item: no HTML, no pipes,
+// no line breaks, no backticks that would end a code span.
+func md(s string) string {
+	r := strings.NewReplacer(
+		"|", "\\|", "<", "&lt;", ">", "&gt;", "`", "'",
+		"\r", " ", "\n", " ", "[", "\\[", "]", "\\]",
+	)
+	return r.Replace(s)
+}
+
+// Terminal renders the decision for a terminal: a controls list, reasons and
+// the claims used.
+func Terminal(w io.Writer, r *gate.Result) error {
+	d := r.Decision
+	var b strings.Builder
+	fmt.Fprintf(&b, "decision: %s (environment %q)\n", strings.ToUpper(d.Verdict()), r.Evidence.Request.Environment)
+	for _, c := range d.Controls {
+		fmt.Fprintf(&b, "  %-4s %-12s %s\n", c.ID, c.Result, c.Title)
+	}
+	for _, group := range []struct {
+		title string
+		rs    []policy.Reason
+	}{{"reasons", d.Reasons}, {"requirements", d.Requirements}, {"warnings", d.Warnings}} {
+		if len(group.rs) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "%s:\n", group.title)
+		for _, r := range group.rs {
+			fmt.Fprintf(&b, "  [%s] %s\n", r.Control, plain(r.Message))
+		}
+	}
+	if c := claimsOf(r); c != nil {
+		b.WriteString("verified claims:\n")
+		for _, row := range claimRows {
+			if v := row.get(c); v != "" {
+				fmt.Fprintf(&b, "  %-19s %s\n", row.name, plain(v))
+			}
+		}
+	}
+	fmt.Fprintf(&b, "policy: %s\n", d.PolicyDigest)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// plain removes control characters so claims cannot move the cursor or fake lines.
+func plain(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}
