@@ -1,5 +1,10 @@
 package identity
 
+import (
+	"encoding/json"
+	"errors"
+)
+
 // Claims are the facts about a GitHub Actions run that airlock trusts. They are
 // filled ONLY from a token whose signature, issuer, audience and validity window
 // were verified; GITHUB_* variables are hints that are cross-checked against
@@ -10,7 +15,7 @@ package identity
 type Claims struct {
 	Issuer               string   `json:"iss"`
 	Subject              string   `json:"sub"`
-	Audience             []string `json:"aud"`
+	Audience             Audience `json:"aud"`
 	IssuedAt             int64    `json:"iat"`
 	NotBefore            int64    `json:"nbf"`
 	Expiry               int64    `json:"exp"`
@@ -40,6 +45,10 @@ type Claims struct {
 	CheckRunID           string   `json:"check_run_id,omitempty"`
 	BaseRef              string   `json:"base_ref,omitempty"`
 	HeadRef              string   `json:"head_ref,omitempty"`
+	EnvironmentNodeID    string   `json:"environment_node_id,omitempty"`
+	Enterprise           string   `json:"enterprise,omitempty"`
+	EnterpriseID         string   `json:"enterprise_id,omitempty"`
+	IssuerScope          string   `json:"issuer_scope,omitempty"`
 	// ParsedSubject is derived from Subject by ParseSubject; both the classic
 	// "repo:owner/repo:…" and the immutable "repo:owner@ID/repo@ID:…" forms parse.
 	ParsedSubject *Subject `json:"parsed_sub,omitempty"`
@@ -59,4 +68,31 @@ type Subject struct {
 	Value string `json:"value,omitempty"`
 	// Immutable is true for the "owner@ID/repo@ID" form.
 	Immutable bool `json:"immutable"`
+	// Customized is true when sub does not have GitHub's default shape
+	// (repo, then exactly one of environment/ref/pull_request). Such a subject
+	// was parsed on a best-effort basis: policy should match the raw claim.
+	Customized bool `json:"customized,omitempty"`
+}
+
+// Audience is the `aud` claim. RFC 7519 allows a single string or an array of
+// strings; GitHub sends a string. It always marshals as an array.
+type Audience []string
+
+// UnmarshalJSON accepts a string or an array of strings and nothing else, so
+// a number or object in `aud` makes the whole token malformed.
+func (a *Audience) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil // absent, as encoding/json does for other types
+	}
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*a = Audience{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return errors.New("aud: expected a string or an array of strings")
+	}
+	*a = Audience(many)
+	return nil
 }
