@@ -3,8 +3,8 @@ package githubsim_test
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
