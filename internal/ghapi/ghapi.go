@@ -1,0 +1,445 @@
+// Package ghapi is airlock's GitHub REST client and the only package that
+// imports go-github.
+//
+// Trust boundary: every response from the API is untrusted input. Bodies are
+// read through a size cap, decoded into explicit types and checked for the
+// fields airlock relies on; anything missing or malformed is an operational
+// error, never a default that could read as "no protection" or "approved".
+// The token goes out only in the Authorization header, only to the configured
+// host, and never into an error.
+//
+// go-github is used to build requests (base URL, media type, API version) and
+// for response types that decode safely. Its Client.Do is not used: it decodes
+// an empty body as success, reads error bodies without a bound and keeps
+// process-wide rate-limit state on the wall clock, which our bounded,
+// ctx-aware retry cannot control. Environment reviewers are decoded into our
+// own types because go-github v62's RequiredReviewer.UnmarshalJSON
+// dereferences a missing "type" and panics.
+package ghapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/google/go-github/v62/github"
+
+	"github.com/airlock-dev/airlock/internal/fault"
+)
+
+const (
+	// DefaultMaxBodyBytes caps every response body.
+	DefaultMaxBodyBytes = 1 << 20
+	// DefaultMaxRetryWait is the longest Retry-After airlock waits for.
+	DefaultMaxRetryWait = time.Minute
+	maxAttempts         = 3
+	maxPages            = 50
+	baseBackoff         = 250 * time.Millisecond
+)
+
+// Client calls GitHub's REST API.
+type Client struct {
+	gh      *github.Client
+	base    *url.URL
+	token   string
+	hc      *http.Client
+	now     func() time.Time
+	sleep   func(context.Context, time.Duration) error
+	maxWait time.Duration
+	maxBody int64
+}
+
+// Option configures New.
+type Option func(*Client) error
+
+// WithClock sets the clock used to read Retry-After dates and rate-limit
+// resets.
+func WithClock(now func() time.Time) Option {
+	return func(c *Client) error {
+		if now == nil {
+			return errors.New("clock: expected a function, got nil")
+		}
+		c.now = now
+		return nil
+	}
+}
+
+// WithSleep replaces the wait between attempts (tests record the waits
+// instead of sleeping). sleep must return ctx.Err() when ctx ends first.
+func WithSleep(sleep func(ctx context.Context, d time.Duration) error) Option {
+	return func(c *Client) error {
+		if sleep == nil {
+			return errors.New("sleep: expected a function, got nil")
+		}
+		c.sleep = sleep
+		return nil
+	}
+}
+
+// WithMaxRetryWait bounds how long one wait before a retry may be; GitHub
+// asking for longer fails at once.
+func WithMaxRetryWait(d time.Duration) Option {
+	return func(c *Client) error {
+		if d <= 0 {
+			return fmt.Errorf("max retry wait: expected > 0, got %s", d)
+		}
+		c.maxWait = d
+		return nil
+	}
+}
+
+// WithMaxBodyBytes sets the response size cap.
+func WithMaxBodyBytes(n int64) Option {
+	return func(c *Client) error {
+		if n <= 0 {
+			return fmt.Errorf("max body bytes: expected > 0, got %d", n)
+		}
+		c.maxBody = n
+		return nil
+	}
+}
+
+// New returns a client for the REST API at apiURL (https://api.github.com, or
+// https://HOST/api/v3 on GHES). Plain http is accepted only for loopback
+// hosts, so a token never crosses a network in clear text.
+func New(apiURL, token string, hc *http.Client, opts ...Option) (*Client, error) {
+	base, err := parseAPIURL(apiURL)
+	if err != nil {
+		return nil, err
+	}
+	if token == "" {
+		return nil, fault.Configf("github token: expected a token, got an empty string")
+	}
+	if strings.IndexFunc(token, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+		return nil, fault.Configf("github token: contains whitespace or control characters")
+	}
+	if hc == nil {
+		return nil, fault.Configf("github client: expected an *http.Client, got nil")
+	}
+	// A copy, so that our redirect rule does not change the caller's client.
+	own := *hc
+	own.CheckRedirect = sameOriginRedirects
+	gh := github.NewClient(&own)
+	gh.BaseURL = base
+	c := &Client{
+		gh: gh, base: base, token: token, hc: &own, now: time.Now, sleep: sleepCtx,
+		maxWait: DefaultMaxRetryWait, maxBody: DefaultMaxBodyBytes,
+	}
+	for _, o := range opts {
+		if err := o(c); err != nil {
+			return nil, fault.Configf("github client: %w", err)
+		}
+	}
+	return c, nil
+}
+
+func parseAPIURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fault.Configf("github api url %q: %w", raw, err)
+	}
+	switch {
+	case u.Host == "" || u.Hostname() == "":
+		return nil, fault.Configf("github api url %q: expected an absolute URL with a host", raw)
+	case u.User != nil:
+		return nil, fault.Configf("github api url: must not carry credentials")
+	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+		return nil, fault.Configf("github api url %q: must not have a query or fragment", raw)
+	case u.Scheme == "https":
+	case u.Scheme == "http" && isLoopback(u.Hostname()):
+	case u.Scheme == "http":
+		return nil, fault.Configf("github api url %q: plain http is allowed only for loopback hosts", raw)
+	default:
+		return nil, fault.Configf("github api url %q: expected scheme https, got %q", raw, u.Scheme)
+	}
+	if !strings.HasSuffix(u.Path, "/") {
+		u.Path += "/"
+		if u.RawPath != "" {
+			u.RawPath += "/"
+		}
+	}
+	return u, nil
+}
+
+// sameOriginRedirects follows GitHub's same-origin redirects (renamed
+// repositories) but refuses any that change scheme or host: the request
+// carries the token, and Go forwards it to the same host even over a
+// downgrade to http.
+var errRedirectRefused = errors.New("refusing a redirect to another origin")
+
+func sameOriginRedirects(req *http.Request, via []*http.Request) error {
+	if len(via) >= 5 {
+		return errors.New("stopped after 5 redirects")
+	}
+	if first := via[0].URL; req.URL.Scheme != first.Scheme || req.URL.Host != first.Host {
+		return fmt.Errorf("%w: from %s://%s to %s://%s", errRedirectRefused, first.Scheme, first.Host, req.URL.Scheme, req.URL.Host)
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// NotFoundError is GitHub's 404. GitHub also answers 404 when the token may
+// not see a private repository, so it never proves absence: callers decide
+// (for an environment, missing means deny).
+type NotFoundError struct {
+	// Resource names what was asked for, e.g. `environment "production" of octo/repo`.
+	Resource string
+}
+
+func (e *NotFoundError) Error() string { return e.Resource + ": not found (HTTP 404)" }
+
+// op describes one API call for errors: what was asked and which permission
+// the token needs for it.
+type op struct {
+	resource   string
+	permission string
+}
+
+// segment escapes one path segment; "." and ".." would be resolved away by
+// URL parsing and change which resource is asked for.
+func segment(kind, v string) (string, error) {
+	if v == "" || v == "." || v == ".." {
+		return "", fault.Usagef("%s: expected a name, got %q", kind, v)
+	}
+	return url.PathEscape(v), nil
+}
+
+func repoPath(owner, repo string) (string, error) {
+	o, err := segment("owner", owner)
+	if err != nil {
+		return "", err
+	}
+	r, err := segment("repository", repo)
+	if err != nil {
+		return "", err
+	}
+	return "repos/" + o + "/" + r, nil
+}
+
+// get fetches one URL (relative to the base, or an absolute URL already
+// checked by sameOrigin) with bounded retries and returns the capped body.
+func (c *Client) get(ctx context.Context, o op, ref string) ([]byte, http.Header, error) {
+	var lastErr error
+	for attempt := 1; ; attempt++ {
+		body, hdr, wait, err := c.attempt(ctx, o, ref, attempt)
+		if err == nil {
+			return body, hdr, nil
+		}
+		if wait < 0 { // not retryable
+			return nil, nil, err
+		}
+		lastErr = err
+		if attempt >= maxAttempts {
+			return nil, nil, fault.Operationalf("%w (gave up after %d attempts)", lastErr, attempt)
+		}
+		if wait > c.maxWait {
+			return nil, nil, fault.Operationalf("%w: retry requested after %s, more than the %s airlock waits", lastErr, wait, c.maxWait)
+		}
+		if dl, ok := ctx.Deadline(); ok && c.now().Add(wait).After(dl) {
+			return nil, nil, fault.Operationalf("%w: retry requested after %s, past the deadline", lastErr, wait)
+		}
+		if err := c.sleep(ctx, wait); err != nil {
+			return nil, nil, fault.Operationalf("%w: waiting to retry: %w", lastErr, err)
+		}
+	}
+}
+
+// attempt makes one request. wait < 0 means the error is final; otherwise it
+// is how long to wait before trying again.
+func (c *Client) attempt(ctx context.Context, o op, ref string, n int) (body []byte, hdr http.Header, wait time.Duration, err error) {
+	req, err := c.gh.NewRequest(http.MethodGet, ref, nil)
+	if err != nil {
+		return nil, nil, -1, fault.Operationalf("get %s: build request: %w", o.resource, err)
+	}
+	req = req.WithContext(ctx)
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, -1, fault.Operationalf("get %s: %w", o.resource, ctx.Err())
+		}
+		if errors.Is(err, errRedirectRefused) {
+			return nil, nil, -1, fault.Operationalf("get %s: %w", o.resource, err)
+		}
+		return nil, nil, backoff(n), fault.Operationalf("get %s: %w", o.resource, err)
+	}
+	defer resp.Body.Close()
+	body, err = io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, -1, fault.Operationalf("get %s: read response: %w", o.resource, ctx.Err())
+		}
+		return nil, nil, backoff(n), fault.Operationalf("get %s: read response: %w", o.resource, err)
+	}
+	if int64(len(body)) > c.maxBody {
+		return nil, nil, -1, fault.Operationalf("get %s: HTTP %d: response body exceeds %d bytes", o.resource, resp.StatusCode, c.maxBody)
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		return body, resp.Header, 0, nil
+	}
+	wait, err = c.classify(resp, body, o, n)
+	return nil, nil, wait, err
+}
+
+// classify turns a non-2xx answer into an error and says whether to retry.
+func (c *Client) classify(resp *http.Response, body []byte, o op, n int) (time.Duration, error) {
+	msg := errorMessage(resp, body)
+	status := resp.StatusCode
+	base := fmt.Sprintf("get %s: HTTP %d %q", o.resource, status, msg)
+	if id := resp.Header.Get("X-GitHub-Request-Id"); id != "" {
+		base += " (request id " + truncate(id, 64) + ")"
+	}
+	switch {
+	case status == http.StatusNotFound:
+		return -1, &NotFoundError{Resource: o.resource}
+	case status == http.StatusUnauthorized:
+		return -1, fault.Operationalf("%s: the token was rejected (expired, revoked or not a token for this host)", base)
+	case status == http.StatusTooManyRequests || (status == http.StatusForbidden && isRateLimited(resp, msg)):
+		return c.rateLimitWait(resp), fault.Operationalf("%s: rate limited", base)
+	case status == http.StatusForbidden:
+		accepted := resp.Header.Get("X-Accepted-GitHub-Permissions")
+		if accepted != "" {
+			return -1, fault.Operationalf("%s: the token lacks permission %s (GitHub accepts %q)", base, o.permission, truncate(accepted, 200))
+		}
+		return -1, fault.Operationalf("%s: the token lacks permission %s", base, o.permission)
+	case status >= 500:
+		if d, ok := c.retryAfter(resp); ok {
+			return d, fault.Operational(errors.New(base))
+		}
+		return backoff(n), fault.Operational(errors.New(base))
+	default:
+		return -1, fault.Operational(errors.New(base))
+	}
+}
+
+func isRateLimited(resp *http.Response, msg string) bool {
+	return resp.Header.Get("Retry-After") != "" ||
+		resp.Header.Get("X-RateLimit-Remaining") == "0" ||
+		strings.Contains(strings.ToLower(msg), "rate limit")
+}
+
+// rateLimitWait follows GitHub's guidance: Retry-After if sent, else the
+// primary limit's reset time, else at least a minute.
+func (c *Client) rateLimitWait(resp *http.Response) time.Duration {
+	if d, ok := c.retryAfter(resp); ok {
+		return d
+	}
+	if resp.Header.Get("X-RateLimit-Remaining") == "0" {
+		if sec, err := strconv.ParseInt(resp.Header.Get("X-RateLimit-Reset"), 10, 64); err == nil {
+			return max(time.Unix(sec, 0).Sub(c.now())+time.Second, 0)
+		}
+	}
+	return time.Minute
+}
+
+func (c *Client) retryAfter(resp *http.Response) (time.Duration, bool) {
+	v := strings.TrimSpace(resp.Header.Get("Retry-After"))
+	if v == "" {
+		return 0, false
+	}
+	if sec, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if sec < 0 {
+			return 0, true
+		}
+		if sec > int64(24*time.Hour/time.Second) { // longer than any bound; avoid overflow
+			return 24 * time.Hour, true
+		}
+		return time.Duration(sec) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(c.now()), 0), true
+	}
+	// An unreadable Retry-After still means "slow down": wait as for a
+	// rate limit without one.
+	return time.Minute, true
+}
+
+func backoff(attempt int) time.Duration { return baseBackoff << (attempt - 1) }
+
+func errorMessage(resp *http.Response, body []byte) string {
+	var e struct {
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(body, &e) == nil && e.Message != "" {
+		return truncate(e.Message, 200)
+	}
+	return http.StatusText(resp.StatusCode)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// decodeStrict decodes exactly one JSON value; an empty body or trailing data
+// is an error (go-github's Do would take an empty body as success).
+func decodeStrict(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return errors.New("empty response body")
+		}
+		return err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("trailing data after the JSON value")
+	}
+	return nil
+}
+
+// nextLink returns the rel="next" URL of a Link header, checked to stay on
+// the API's origin and below its base path: the token must not follow a link
+// elsewhere.
+func (c *Client) nextLink(hdr http.Header) (string, error) {
+	for _, v := range hdr.Values("Link") {
+		for _, part := range strings.Split(v, ",") {
+			target, params, ok := strings.Cut(strings.TrimSpace(part), ";")
+			if !ok || !strings.Contains(strings.ReplaceAll(params, " ", ""), `rel="next"`) {
+				continue
+			}
+			target = strings.TrimSpace(target)
+			if !strings.HasPrefix(target, "<") || !strings.HasSuffix(target, ">") {
+				return "", fmt.Errorf("malformed Link header entry %q", truncate(part, 200))
+			}
+			u, err := url.Parse(target[1 : len(target)-1])
+			if err != nil {
+				return "", fmt.Errorf("link rel=next: %w", err)
+			}
+			if u.Scheme != c.base.Scheme || u.Host != c.base.Host || !strings.HasPrefix(u.Path, c.base.Path) || u.User != nil {
+				return "", fmt.Errorf("link rel=next %q leaves the API at %q", truncate(u.Redacted(), 200), c.base.Scheme+"://"+c.base.Host+c.base.Path)
+			}
+			return u.String(), nil
+		}
+	}
+	return "", nil
+}
