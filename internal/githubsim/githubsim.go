@@ -356,20 +356,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// handle registers a route. pattern is a Go ServeMux pattern "METHOD /path";
-// REST patterns are written as in GitHub's description and served below
-// /api/v3.
-func (s *Server) handle(pattern, operationID, permission string, auth authKind, h http.HandlerFunc) {
+// rest registers a REST route: the pattern ("METHOD /path", a Go ServeMux
+// pattern written as in GitHub's description, served below /api/v3), GitHub's
+// operationId, the permission a token needs ("actions:read"; "" for none) and
+// the handler. Auth, rate-limit headers, faults and the log come with it.
+func (s *Server) rest(pattern, operationID, permission string, h http.HandlerFunc) {
 	method, path, ok := strings.Cut(pattern, " ")
 	if !ok {
 		panic("githubsim: route pattern without method: " + pattern)
 	}
-	rt := &route{RouteInfo: RouteInfo{Name: pattern, Method: method, Path: path, OperationID: operationID, Permission: permission}, auth: auth, h: h}
-	muxPath := path
-	if auth == authREST {
-		muxPath = apiPrefix + path
-	}
-	s.register(method+" "+muxPath, rt)
+	rt := &route{RouteInfo: RouteInfo{Name: pattern, Method: method, Path: path, OperationID: operationID, Permission: permission}, auth: authREST, h: h}
+	s.register(method+" "+apiPrefix+path, rt)
 }
 
 // handleSpecial registers a non-REST route under a fixed name.

@@ -12,15 +12,14 @@ import (
 )
 
 // registerREST lists the REST routes. Adding one is one line here plus a
-// handler: the pattern and operationId as in GitHub's description, and the
-// permission a fine-grained token or GITHUB_TOKEN needs.
+// handler.
 func (s *Server) registerREST() {
-	s.handle("GET /repos/{owner}/{repo}", "repos/get", "metadata:read", authREST, s.getRepo)
-	s.handle("GET /repos/{owner}/{repo}/environments", "repos/get-all-environments", "actions:read", authREST, s.listEnvironments)
-	s.handle("GET /repos/{owner}/{repo}/environments/{environment_name}", "repos/get-environment", "actions:read", authREST, s.getEnvironment)
-	s.handle("GET /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules",
-		"repos/get-all-deployment-protection-rules", "actions:read", authREST, s.listCustomRules)
-	s.handle("GET /repos/{owner}/{repo}/actions/runs/{run_id}/approvals", "actions/get-reviews-for-run", "actions:read", authREST, s.listRunApprovals)
+	s.rest("GET /repos/{owner}/{repo}", "repos/get", "metadata:read", s.getRepo)
+	s.rest("GET /repos/{owner}/{repo}/environments", "repos/get-all-environments", "actions:read", s.listEnvironments)
+	s.rest("GET /repos/{owner}/{repo}/environments/{environment_name}", "repos/get-environment", "actions:read", s.getEnvironment)
+	s.rest("GET /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules",
+		"repos/get-all-deployment-protection-rules", "actions:read", s.listCustomRules)
+	s.rest("GET /repos/{owner}/{repo}/actions/runs/{run_id}/approvals", "actions/get-reviews-for-run", "actions:read", s.listRunApprovals)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
