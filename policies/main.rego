@@ -15,6 +15,9 @@ allow if {
 
 default grants := {}
 
+# C5: this document is the explicit policy decision.
+checked contains "C5"
+
 decision := {
 	"allow": allow,
 	"deny": [r | some r in data.airlock.deny],

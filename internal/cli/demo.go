@@ -36,7 +36,7 @@ func runDemo(ctx context.Context, args []string, stdio Stdio) error {
 	}
 	defer sim.Close()
 	const owner, repo = "acme", "support-agent"
-	sim.SetRepository(githubsim.Repository{Owner: owner, Name: repo, ID: 700100, OwnerID: 900200, DefaultBranch: "main", Visibility: "private"})
+	sim.Seed(owner, repo)
 
 	root, err := os.MkdirTemp("", "airlock-demo-")
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
@@ -44,7 +45,7 @@ func RunTests(ctx context.Context, sources ...Source) ([]TestResult, error) {
 	}
 	var out []TestResult
 	for r := range ch {
-		tr := TestResult{Name: r.Package + "." + r.Name, Pass: r.Pass()}
+		tr := TestResult{Name: strings.TrimPrefix(r.Package, "data.") + "." + r.Name, Pass: r.Pass()}
 		if r.Location != nil {
 			tr.File = fmt.Sprintf("%s:%d", r.Location.File, r.Location.Row)
 		}
