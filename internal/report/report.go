@@ -29,7 +29,12 @@ var claimRows = []struct {
 	{"event_name", func(c *identity.Claims) string { return c.EventName }},
 	{"actor", func(c *identity.Claims) string { return c.Actor }},
 	{"runner_environment", func(c *identity.Claims) string { return c.RunnerEnvironment }},
-	{"run", func(c *identity.Claims) string { return c.RunID + " attempt " + c.RunAttempt }},
+	{"run", func(c *identity.Claims) string {
+		if c.RunID == "" {
+			return ""
+		}
+		return c.RunID + " attempt " + c.RunAttempt
+	}},
 }
 
 func claimsOf(r *gate.Result) *identity.Claims {
@@ -97,7 +102,7 @@ func md(s string) string {
 		"|", "\\|", "<", "&lt;", ">", "&gt;", "`", "'",
 		"\r", " ", "\n", " ", "[", "\\[", "]", "\\]",
 	)
-	return r.Replace(s)
+	return r.Replace(plain(s))
 }
 
 // Terminal renders the decision for a terminal: a controls list, reasons and
