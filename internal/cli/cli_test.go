@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/airlock-dev/airlock/internal/testsvc"
 )
 
 func airlock(t *testing.T, stdin string, args ...string) (int, string, string) {
@@ -17,30 +19,10 @@ func airlock(t *testing.T, stdin string, args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
-// realdata finds ../shared/realdata/<sub> next to the repository. A user's
-// clone has no ../shared: skip with the reason, except in CI, where it must run.
+// realdata finds ../shared/realdata/<sub> (see testsvc.RealData).
 func realdata(t *testing.T, sub string) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for ; ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		if dir == filepath.Dir(dir) {
-			t.Fatal("go.mod not found above the test directory")
-		}
-	}
-	p := filepath.Join(filepath.Dir(dir), "shared", "realdata", sub)
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("real test data %s is missing in CI: %v", p, err)
-		}
-		t.Skipf("real test data %s absent (a clone without ../shared): %v", p, err)
-	}
-	return p
+	return testsvc.RealData(t, sub)
 }
 
 func TestTokenVerifyRealBeaconToken(t *testing.T) {

@@ -22,34 +22,13 @@ import (
 
 	"github.com/airlock-dev/airlock/internal/ghapi"
 	"github.com/airlock-dev/airlock/internal/githubsim"
+	"github.com/airlock-dev/airlock/internal/testsvc"
 )
 
-// realdata locates ../shared/realdata/<rel> next to the repository root. It
-// skips when the data is absent, except under CI=true where absence fails.
+// realdata locates ../shared/realdata/<rel> (see testsvc.RealData).
 func realdata(t *testing.T, rel string) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test's directory")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "realdata", rel)
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("real GitHub REST data: %s absent (CI=true: failing instead of skipping)", p)
-		}
-		t.Skipf("real GitHub REST data: %s absent", p)
-	}
-	return p
+	return testsvc.RealData(t, rel)
 }
 
 type specOp struct {

@@ -16,6 +16,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/airlock-dev/airlock/internal/identity"
+	"github.com/airlock-dev/airlock/internal/testsvc"
 )
 
 const (
@@ -34,32 +35,10 @@ var (
 	beaconExp = time.Unix(1781377564, 0).UTC() // 2026-06-13T19:06:04Z
 )
 
-// oidcData returns ../shared/realdata/03-github-oidc relative to the module
-// root. Absent data skips with the reason, except in CI where it fails.
+// oidcData returns ../shared/realdata/03-github-oidc (see testsvc.RealData).
 func oidcData(tb testing.TB) string {
 	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "realdata", "03-github-oidc")
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("real GitHub OIDC data: %s absent (required when CI=true)", p)
-		}
-		tb.Skipf("real GitHub OIDC data: %s absent", p)
-	}
-	return p
+	return testsvc.RealData(tb, "03-github-oidc")
 }
 
 func readData(tb testing.TB, rel string) []byte {
