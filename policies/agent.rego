@@ -53,20 +53,42 @@ agent_evidence_keys := {
 	"data_sensitivity": ["C6", "string"],
 }
 
+# The well-formed case in one rule: it is what every run evaluates, and Rego
+# pays per expression; the per-key diagnosis below runs only when it fails.
+agent_well_formed if {
+	is_array(input.agent.changes)
+	is_boolean(input.agent.reattestation_required)
+	is_array(input.agent.escalations)
+	is_boolean(input.agent.qa_used_live)
+	is_object(input.agent.identity)
+	is_boolean(input.agent.identity_reuse)
+	is_array(input.agent.identity_reuse_fields)
+	is_boolean(input.agent.shared_issuer)
+	is_string(input.agent.promotion)
+	is_array(input.agent.downstream_on_qa)
+	is_number(input.agent.ttl.requested_seconds)
+	is_array(input.agent.scopes.requested)
+	is_array(input.agent.tools)
+	is_string(input.agent.data_sensitivity)
+}
+
 deny contains reason(spec[0], sprintf("agent evidence is malformed: %s must be %s, got %s", [key, agent_article(spec[1]), type_name(object.get(input.agent, key, null))])) if {
 	agent_ok
+	not agent_well_formed
 	some key, spec in agent_evidence_keys
 	type_name(object.get(input.agent, key, null)) != spec[1]
 }
 
 deny contains reason("C6", sprintf("agent evidence is malformed: ttl.requested_seconds must be a number, got %s", [type_name(object.get(input.agent.ttl, "requested_seconds", null))])) if {
 	agent_ok
+	not agent_well_formed
 	is_object(input.agent.ttl)
 	not is_number(object.get(input.agent.ttl, "requested_seconds", null))
 }
 
 deny contains reason("C6", sprintf("agent evidence is malformed: scopes.requested must be an array, got %s", [type_name(object.get(input.agent.scopes, "requested", null))])) if {
 	agent_ok
+	not agent_well_formed
 	is_object(input.agent.scopes)
 	not is_array(object.get(input.agent.scopes, "requested", null))
 }
@@ -96,8 +118,16 @@ agent_threshold(key) := n if {
 	n >= 0
 }
 
+agent_thresholds_valid if {
+	agent_threshold("approvals_on_change")
+	agent_threshold("approvals_on_escalation")
+	agent_threshold("approvals_when_qa_live")
+	agent_threshold("max_credential_ttl_seconds")
+}
+
 deny contains reason(control, sprintf("policy parameter params.agent.%s must be a non-negative number, got %s", [key, type_name(object.get(agent_params, key, null))])) if {
 	agent_ok
+	not agent_thresholds_valid
 	some key, control in agent_threshold_keys
 	not agent_threshold(key)
 }
