@@ -370,3 +370,21 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 }
+
+// TestErrorsDoNotEchoUnknownValues: a secret pasted into a manifest under a
+// field airlock does not know must not reach logs through the error.
+func TestErrorsDoNotEchoUnknownValues(t *testing.T) {
+	const secret = "s3cr3t-client-secret-value"
+	b, err := os.ReadFile(filepath.Join(fixtures, "same", "production.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := strings.Replace(string(b), "  client_id: support-agent-prod\n", "  client_id: support-agent-prod\n  client_secret: "+secret+"\n", 1)
+	_, err = manifest.Parse("production-manifest", []byte(data))
+	if err == nil || !strings.Contains(err.Error(), "identity.client_secret: unknown field") {
+		t.Fatalf("expected an unknown-field error, got %v", err)
+	}
+	if strings.Contains(err.Error(), secret) {
+		t.Errorf("error contains the value: %v", err)
+	}
+}
