@@ -17,12 +17,31 @@ agent_given if {
 	x != null
 }
 
-# agent_ok: the evidence is an object; every other agent rule starts here.
-# A missing or mistyped key inside it is a deny of its own (below), so rules
-# may read keys directly without failing open.
+# agent_ok: the evidence is an object. A missing or mistyped key inside it
+# is a deny of its own (below), so rules may read keys directly without
+# failing open.
 agent_ok if {
 	agent_given
 	is_object(input.agent)
+}
+
+# The agent rules add to agent_deny, agent_warn and agent_requirement; these
+# three rules pass them on only when there is agent evidence. A gate run
+# without manifests then pays for one failed condition instead of one per
+# rule (Rego evaluates every body of a set it is asked for).
+deny contains r if {
+	agent_ok
+	some r in agent_deny
+}
+
+warn contains r if {
+	agent_ok
+	some r in agent_warn
+}
+
+requirement contains r if {
+	agent_ok
+	some r in agent_requirement
 }
 
 deny contains reason("C7", "the request says agent manifests were given, but there is no agent evidence: the QA and production manifests were not compared, so the agent cannot be re-attested") if {
@@ -72,22 +91,19 @@ agent_well_formed if {
 	is_string(input.agent.data_sensitivity)
 }
 
-deny contains reason(spec[0], sprintf("agent evidence is malformed: %s must be %s, got %s", [key, agent_article(spec[1]), type_name(object.get(input.agent, key, null))])) if {
-	agent_ok
+agent_deny contains reason(spec[0], sprintf("agent evidence is malformed: %s must be %s, got %s", [key, agent_article(spec[1]), type_name(object.get(input.agent, key, null))])) if {
 	not agent_well_formed
 	some key, spec in agent_evidence_keys
 	type_name(object.get(input.agent, key, null)) != spec[1]
 }
 
-deny contains reason("C6", sprintf("agent evidence is malformed: ttl.requested_seconds must be a number, got %s", [type_name(object.get(input.agent.ttl, "requested_seconds", null))])) if {
-	agent_ok
+agent_deny contains reason("C6", sprintf("agent evidence is malformed: ttl.requested_seconds must be a number, got %s", [type_name(object.get(input.agent.ttl, "requested_seconds", null))])) if {
 	not agent_well_formed
 	is_object(input.agent.ttl)
 	not is_number(object.get(input.agent.ttl, "requested_seconds", null))
 }
 
-deny contains reason("C6", sprintf("agent evidence is malformed: scopes.requested must be an array, got %s", [type_name(object.get(input.agent.scopes, "requested", null))])) if {
-	agent_ok
+agent_deny contains reason("C6", sprintf("agent evidence is malformed: scopes.requested must be an array, got %s", [type_name(object.get(input.agent.scopes, "requested", null))])) if {
 	not agent_well_formed
 	is_object(input.agent.scopes)
 	not is_array(object.get(input.agent.scopes, "requested", null))
@@ -125,8 +141,7 @@ agent_thresholds_valid if {
 	agent_threshold("max_credential_ttl_seconds")
 }
 
-deny contains reason(control, sprintf("policy parameter params.agent.%s must be a non-negative number, got %s", [key, type_name(object.get(agent_params, key, null))])) if {
-	agent_ok
+agent_deny contains reason(control, sprintf("policy parameter params.agent.%s must be a non-negative number, got %s", [key, type_name(object.get(agent_params, key, null))])) if {
 	not agent_thresholds_valid
 	some key, control in agent_threshold_keys
 	not agent_threshold(key)

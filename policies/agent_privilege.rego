@@ -3,23 +3,20 @@
 # allow-list for the production data's sensitivity.
 package airlock
 
-deny contains reason("C6", sprintf("the production credential TTL of %ds exceeds the maximum of %ds (params.agent.max_credential_ttl_seconds)", [t, n])) if {
-	agent_ok
+agent_deny contains reason("C6", sprintf("the production credential TTL of %ds exceeds the maximum of %ds (params.agent.max_credential_ttl_seconds)", [t, n])) if {
 	t := input.agent.ttl.requested_seconds
 	n := agent_threshold("max_credential_ttl_seconds")
 	t > n
 }
 
-deny contains reason("C6", sprintf("the production credential TTL must be positive, got %vs", [input.agent.ttl.requested_seconds])) if {
-	agent_ok
+agent_deny contains reason("C6", sprintf("the production credential TTL must be positive, got %vs", [input.agent.ttl.requested_seconds])) if {
 	is_number(input.agent.ttl.requested_seconds)
 	input.agent.ttl.requested_seconds <= 0
 }
 
 agent_sensitivities := {"synthetic", "internal", "confidential", "customer"}
 
-deny contains reason("C6", sprintf("unknown data sensitivity %q: expected one of customer, confidential, internal, synthetic", [input.agent.data_sensitivity])) if {
-	agent_ok
+agent_deny contains reason("C6", sprintf("unknown data sensitivity %q: expected one of customer, confidential, internal, synthetic", [input.agent.data_sensitivity])) if {
 	is_string(input.agent.data_sensitivity)
 	not input.agent.data_sensitivity in agent_sensitivities
 }
@@ -47,7 +44,6 @@ agent_allowed_text := concat(", ", agent_allowed_scopes) if {
 	count(agent_allowed_scopes) > 0
 } else := "none"
 
-deny contains reason("C6", sprintf("scopes %s are more than policy allows for %s data (allowed: %s); drop them or add them to params.agent.allowed_scopes.%s", [concat(", ", agent_excess_scopes), input.agent.data_sensitivity, agent_allowed_text, input.agent.data_sensitivity])) if {
-	agent_ok
+agent_deny contains reason("C6", sprintf("scopes %s are more than policy allows for %s data (allowed: %s); drop them or add them to params.agent.allowed_scopes.%s", [concat(", ", agent_excess_scopes), input.agent.data_sensitivity, agent_allowed_text, input.agent.data_sensitivity])) if {
 	count(agent_excess_scopes) > 0
 }
