@@ -250,3 +250,27 @@ func TestShippedAgentParams(t *testing.T) {
 	}
 	expect(t, "deny", d.Reasons, map[string][]string{"C6": {"kb:read, tickets:read, tickets:write are more than policy allows for internal data (allowed: none)"}})
 }
+
+// TestWritingPoliciesDocShowsTheExample keeps docs/writing-policies.md
+// showing exactly the files the tests above run.
+func TestWritingPoliciesDocShowsTheExample(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/writing-policies.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"params/agent.json", "no_execute_on_customer_data.rego", "no_execute_on_customer_data_test.rego"} {
+		b, err := os.ReadFile(examplePolicies + "/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if !strings.HasPrefix(l, "#") {
+				lines = append(lines, l)
+			}
+		}
+		if body := strings.TrimSpace(strings.Join(lines, "\n")); !strings.Contains(string(doc), body) {
+			t.Errorf("docs/writing-policies.md does not show %s as it is:\n%s", f, body)
+		}
+	}
+}
