@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	_ "embed"
 	"fmt"
 	"io"
 	"os"
@@ -12,12 +13,27 @@ import (
 	"github.com/airlock-dev/airlock/internal/githubsim"
 )
 
+// The demo's agent: manifests as they ran in QA and as they are to run in
+// production. Scenarios derive changed production manifests from them.
+var (
+	//go:embed demodata/qa.yaml
+	demoQA string
+	//go:embed demodata/production.yaml
+	demoProduction string
+)
+
+// demoParams lets the demo agent's scopes through: the default policy allows
+// no scope at all, since airlock cannot know an organisation's scope names.
+const demoParams = `{"allowed_scopes": {"internal": ["kb:read", "tickets:read", "tickets:write"]}}`
+
 // demoScenario is one gate run of the demo, with the outcome it must have.
 type demoScenario struct {
 	title  string
 	want   int
 	claims func(map[string]any)
 	inputs map[string]string
+	// production edits the production manifest; nil runs without manifests.
+	production func(string) string
 }
 
 // runDemo plays a GitHub Actions runner against an in-process GitHub: it
@@ -46,6 +62,14 @@ func runDemo(ctx context.Context, args []string, stdio Stdio) error {
 		defer os.RemoveAll(root)
 	}
 	fmt.Fprintf(stdio.Out, "airlock demo: an in-process GitHub at %s plays the runner's world; runner files under %s\n", sim.URL(), root)
+	policyDir := filepath.Join(root, "policy")
+	if err := os.MkdirAll(filepath.Join(policyDir, "params"), 0o700); err != nil {
+		return fault.Operationalf("demo: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(policyDir, "params", "agent.json"), []byte(demoParams), 0o600); err != nil {
+		return fault.Operationalf("demo: %w", err)
+	}
+	fmt.Fprintf(stdio.Out, "policy: the embedded defaults plus %s (allowed scopes for the demo agent)\n", filepath.Join(policyDir, "params", "agent.json"))
 
 	scenarios := []demoScenario{
 		{
@@ -58,18 +82,35 @@ func runDemo(ctx context.Context, args []string, stdio Stdio) error {
 			},
 		},
 		{
-			title:  "a job in environment \"production\" on the default branch, workflow pinned",
-			want:   ExitAllow,
-			claims: func(map[string]any) {},
-			inputs: map[string]string{"workflow": "acme/support-agent/.github/workflows/promote.yml"},
+			title:      "the right job, but production runs a newer model version than the one QA tested",
+			want:       ExitDeny,
+			claims:     func(map[string]any) {},
+			production: func(m string) string { return strings.Replace(m, `version: "2025-05-14"`, `version: "2025-09-29"`, 1) },
+		},
+		{
+			title:      "the right job, but production switches the zendesk integration from stubbed to live",
+			want:       ExitDeny,
+			claims:     func(map[string]any) {},
+			production: func(m string) string { return strings.Replace(m, "mode: stubbed", "mode: live", 1) },
+		},
+		{
+			title:      "a job in environment \"production\" on the default branch, workflow pinned, agent unchanged but for its identity",
+			want:       ExitAllow,
+			claims:     func(map[string]any) {},
+			inputs:     map[string]string{"workflow": "acme/support-agent/.github/workflows/promote.yml"},
+			production: func(m string) string { return m },
 		},
 	}
 	for i, sc := range scenarios {
+		if sc.inputs == nil {
+			sc.inputs = map[string]string{}
+		}
+		sc.inputs["policy"] = policyDir
 		if err := runDemoScenario(ctx, sim, root, i+1, sc, stdio); err != nil {
 			return err
 		}
 	}
-	fmt.Fprintln(stdio.Out, "\ndemo: both decisions were the expected ones (deny, then allow)")
+	fmt.Fprintf(stdio.Out, "\ndemo: all %d decisions were the expected ones (%d denied, then an allow)\n", len(scenarios), len(scenarios)-1)
 	return nil
 }
 
@@ -79,6 +120,13 @@ func runDemoScenario(ctx context.Context, sim *githubsim.Server, root string, n 
 	claims["workflow_ref"] = claims["job_workflow_ref"]
 	sc.claims(claims)
 	sim.SetRunClaims(claims)
+	if sc.production != nil {
+		sha := fmt.Sprint(claims["sha"])
+		sim.SetFile("acme", "support-agent", sha, "agent/qa.yaml", []byte(demoQA))
+		sim.SetFile("acme", "support-agent", sha, "agent/production.yaml", []byte(sc.production(demoProduction)))
+		sc.inputs["qa-manifest"] = "agent/qa.yaml"
+		sc.inputs["production-manifest"] = "agent/production.yaml"
+	}
 
 	dir := filepath.Join(root, fmt.Sprintf("run-%d", n))
 	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o700); err != nil {

@@ -30,16 +30,19 @@ var defaultAllowedRefs = []string{gate.DefaultBranchRef, "refs/tags/*"}
 // variables. Only here and in actionio is the environment read.
 func gateConfig(r *actionio.Runner, getenv func(string) string) (gate.Config, time.Duration, string, error) {
 	cfg := gate.Config{
-		Environment:       orDefault(r.Input("environment"), "production"),
-		Workflow:          r.Input("workflow"),
-		RepositoryID:      r.Input("repository-id"),
-		Audience:          orDefault(r.Input("audience"), defaultAudience),
-		Issuer:            orDefault(r.Input("oidc-issuer"), gate.DefaultIssuer),
-		TokenRequestURL:   getenv("ACTIONS_ID_TOKEN_REQUEST_URL"),
-		TokenRequestToken: getenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN"),
-		APIURL:            orDefault(getenv("GITHUB_API_URL"), "https://api.github.com"),
-		GitHubToken:       r.Secret("github-token"),
-		Hints:             map[string]string{},
+		Environment:        orDefault(r.Input("environment"), "production"),
+		Workflow:           r.Input("workflow"),
+		RepositoryID:       r.Input("repository-id"),
+		QAManifest:         r.Input("qa-manifest"),
+		ProductionManifest: r.Input("production-manifest"),
+		Promotion:          r.Input("promotion"),
+		Audience:           orDefault(r.Input("audience"), defaultAudience),
+		Issuer:             orDefault(r.Input("oidc-issuer"), gate.DefaultIssuer),
+		TokenRequestURL:    getenv("ACTIONS_ID_TOKEN_REQUEST_URL"),
+		TokenRequestToken:  getenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN"),
+		APIURL:             orDefault(getenv("GITHUB_API_URL"), "https://api.github.com"),
+		GitHubToken:        r.Secret("github-token"),
+		Hints:              map[string]string{},
 	}
 	r.Mask(cfg.TokenRequestToken)
 	for _, v := range gate.HintVariables() {

@@ -7,7 +7,11 @@
 // hosts, statuses and claims, never tokens or response bodies.
 package evidence
 
-import "time"
+import (
+	"time"
+
+	"github.com/airlock-dev/airlock/internal/manifest"
+)
 
 // SchemaURI versions the document. Change it on any incompatible change and
 // update schema/evidence.schema.json with it.
@@ -19,6 +23,9 @@ type Evidence struct {
 	CollectedAt time.Time `json:"collected_at"`
 	Request     Request   `json:"request"`
 	Identity    Identity  `json:"identity"`
+	// Agent is the QA → production manifest diff (C3, C6–C11); nil when the
+	// workflow gave no manifests.
+	Agent *manifest.Report `json:"agent,omitempty"`
 }
 
 // Request is what the workflow asked airlock to enforce (action inputs).
@@ -28,6 +35,11 @@ type Request struct {
 	AllowSelfHosted bool     `json:"allow_self_hosted"`
 	Workflow        string   `json:"workflow"`
 	RepositoryID    string   `json:"repository_id"`
+	// ManifestsRequired is true when the workflow named agent manifests:
+	// then missing agent evidence is a deny, not a silence.
+	ManifestsRequired bool `json:"manifests_required"`
+	// Promotion is "promote" or "rollback" (a rollback is a new decision).
+	Promotion string `json:"promotion"`
 }
 
 // Identity is the result of verifying the job's OIDC token (C1).

@@ -19,6 +19,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/fault"
 	"github.com/airlock-dev/airlock/internal/ghapi"
 	"github.com/airlock-dev/airlock/internal/identity"
+	"github.com/airlock-dev/airlock/internal/manifest"
 	"github.com/airlock-dev/airlock/internal/policy"
 )
 
@@ -36,8 +37,13 @@ type Config struct {
 	AllowSelfHosted bool
 	Workflow        string
 	RepositoryID    string
-	Audience        string
-	Issuer          string
+	// QAManifest and ProductionManifest are paths in the repository, read
+	// at the verified commit; both or neither.
+	QAManifest         string
+	ProductionManifest string
+	Promotion          string // "promote" (default) or "rollback"
+	Audience           string
+	Issuer             string
 
 	TokenRequestURL   string
 	TokenRequestToken string // secret
@@ -93,6 +99,12 @@ func (c Config) Validate() error {
 			return fault.Configf("gate config: allowed-refs[%d]: %q: only a trailing * is supported", i, r)
 		}
 	}
+	if (c.QAManifest == "") != (c.ProductionManifest == "") {
+		return fault.Configf("gate config: qa-manifest and production-manifest go together: got qa-manifest %q, production-manifest %q", c.QAManifest, c.ProductionManifest)
+	}
+	if _, err := manifest.ParsePromotion(c.Promotion); err != nil {
+		return fault.Config(fmt.Errorf("gate config: input promotion: %w", err))
+	}
 	if c.TokenRequestURL == "" {
 		return fault.Usagef("ACTIONS_ID_TOKEN_REQUEST_URL is not set: the job needs `permissions: id-token: write`")
 	}
@@ -125,6 +137,8 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 		verifier = v
 	}
 
+	promotion, _ := manifest.ParsePromotion(cfg.Promotion) // validated above
+
 	raw, err := identity.Fetch(ctx, deps.HTTPClient, cfg.TokenRequestURL, cfg.TokenRequestToken, cfg.Audience)
 	if err != nil {
 		return nil, err
@@ -135,11 +149,13 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 		Schema:      evidence.SchemaURI,
 		CollectedAt: deps.Now().UTC(),
 		Request: evidence.Request{
-			Environment:     cfg.Environment,
-			AllowedRefs:     cfg.AllowedRefs,
-			AllowSelfHosted: cfg.AllowSelfHosted,
-			Workflow:        cfg.Workflow,
-			RepositoryID:    cfg.RepositoryID,
+			Environment:       cfg.Environment,
+			AllowedRefs:       cfg.AllowedRefs,
+			AllowSelfHosted:   cfg.AllowSelfHosted,
+			Workflow:          cfg.Workflow,
+			RepositoryID:      cfg.RepositoryID,
+			ManifestsRequired: cfg.ProductionManifest != "",
+			Promotion:         promotion,
 		},
 		Identity: evidence.Identity{Issuer: cfg.Issuer, Audience: cfg.Audience, HintMismatches: []evidence.HintMismatch{}},
 	}
@@ -154,11 +170,9 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 		ev.Identity.Verified = true
 		ev.Identity.Claims = claims
 		ev.Identity.HintMismatches = crossCheck(cfg.Hints, claims)
-		refs, err := resolveRefs(ctx, cfg, deps, claims)
-		if err != nil {
+		if err := collect(ctx, cfg, deps, claims, &ev); err != nil {
 			return nil, err
 		}
-		ev.Request.AllowedRefs = refs
 	}
 
 	dec, err := deps.Policy.Evaluate(ctx, ev)
@@ -170,20 +184,12 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 
 // resolveRefs replaces DefaultBranchRef with the repository's default branch,
 // asked of the API for the repository named by the verified token.
-func resolveRefs(ctx context.Context, cfg Config, deps Deps, c *identity.Claims) ([]string, error) {
+func resolveRefs(ctx context.Context, cfg Config, client *ghapi.Client, owner, name string, c *identity.Claims) ([]string, error) {
 	out := make([]string, 0, len(cfg.AllowedRefs))
 	for _, r := range cfg.AllowedRefs {
 		if r != DefaultBranchRef {
 			out = append(out, r)
 			continue
-		}
-		owner, name, ok := strings.Cut(c.Repository, "/")
-		if !ok {
-			return nil, fault.Operationalf("resolve default branch: verified repository claim %q is not owner/name", c.Repository)
-		}
-		client, err := ghapi.New(cfg.APIURL, cfg.GitHubToken, deps.HTTPClient)
-		if err != nil {
-			return nil, err
 		}
 		repo, err := client.Repository(ctx, owner, name)
 		if err != nil {

@@ -188,6 +188,7 @@ type Server struct {
 	keys          []*signingKey // last is current
 	runClaims     map[string]any
 	repos         map[string]*repoState // by lower-case "owner/repo"
+	files         map[string][]byte     // by fileKey(owner, repo, ref, path)
 }
 
 type tokenState struct {

@@ -20,6 +20,7 @@ func (s *Server) registerREST() {
 	s.rest("GET /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules",
 		"repos/get-all-deployment-protection-rules", "actions:read", s.listCustomRules)
 	s.rest("GET /repos/{owner}/{repo}/actions/runs/{run_id}/approvals", "actions/get-reviews-for-run", "actions:read", s.listRunApprovals)
+	s.rest("GET /repos/{owner}/{repo}/contents/{path...}", "repos/get-content", "contents:read", s.getContent)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

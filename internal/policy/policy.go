@@ -85,7 +85,7 @@ func load(sources []Source, withTests bool) (*loaded, error) {
 		return nil, fault.Configf("load policies: no policy source")
 	}
 	for _, src := range sources {
-		regoCount := 0
+		regoCount, paramsCount := 0, 0
 		err := fs.WalkDir(src.FS, ".", func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
@@ -126,14 +126,15 @@ func load(sources []Source, withTests bool) (*loaded, error) {
 				prev, _ := l.params[topic].(map[string]any)
 				l.params[topic] = mergeParams(prev, v)
 				l.raw[name] = b
+				paramsCount++
 			}
 			return nil
 		})
 		if err != nil {
 			return nil, fault.Config(fmt.Errorf("load policies from %s: %w", src.Name, err))
 		}
-		if regoCount == 0 {
-			return nil, fault.Configf("load policies from %s: no .rego files", src.Name)
+		if regoCount+paramsCount == 0 {
+			return nil, fault.Configf("load policies from %s: no .rego files and no params/*.json: is this the policy directory?", src.Name)
 		}
 	}
 	return l, nil
