@@ -37,8 +37,8 @@ func assertMatchesSchema(t *testing.T, schemaFile string, doc any) {
 
 func TestEvidenceMatchesSchema(t *testing.T) {
 	for name, setup := range map[string]func(*gateRun){
-		"plain": func(*gateRun) {},
-		"agent": func(r *gateRun) { r.withManifests("read-to-write"); r.allowScopes() },
+		"plain":      func(*gateRun) {},
+		"agent":      func(r *gateRun) { r.withManifests("read-to-write"); r.allowScopes() },
 		"unverified": func(r *gateRun) { r.claims["aud"] = "other" },
 	} {
 		t.Run(name, func(t *testing.T) {
