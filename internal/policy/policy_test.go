@@ -2,6 +2,8 @@ package policy_test
 
 import (
 	"context"
+	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -184,6 +186,35 @@ func BenchmarkDecision(b *testing.B) {
 		d, err := e.Evaluate(ctx, in)
 		if err != nil || !d.Allow {
 			b.Fatalf("unexpected %v %+v", err, d)
+		}
+	}
+}
+
+// BenchmarkDecisionAgent is BenchmarkDecision with agent evidence that
+// exercises the C7/C8 rules (testdata/manifests/read-to-write: two changes,
+// two escalations).
+func BenchmarkDecisionAgent(b *testing.B) {
+	e, err := policy.Load(context.Background(), defaults)
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw, err := os.ReadFile("../../testdata/manifests/read-to-write/agent.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var agent map[string]any
+	if err := json.Unmarshal(raw, &agent); err != nil {
+		b.Fatal(err)
+	}
+	in := goodInput()
+	in["agent"] = agent
+	in["request"].(map[string]any)["manifests_required"] = true
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		d, err := e.Evaluate(ctx, in)
+		if err != nil || d.Allow {
+			b.Fatalf("expected a deny: %v %+v", err, d)
 		}
 	}
 }
