@@ -1,0 +1,5 @@
+package revocation
+
+import "fmt"
+
+func sprint(format string, v any) string { return fmt.Sprintf(format, v) }

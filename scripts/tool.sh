@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# scripts/tool.sh TOOL — build a heavy third-party test tool once and print
+# the path of its binary.
+#
+# Tools are real servers the tests start on loopback (Hydra, later Fulcio,
+# timestamp-server, cosign). Each one lives in its own module under tools/
+# because their dependency graphs cannot share airlock's go.mod. Binaries are
+# cached in ${AIRLOCK_TOOLS:-$REPO/.cache/tools}/<tool>-<version>/<tool>, keyed
+# by version, so a cold machine builds each tool once and a warm one not at all.
+#
+# Only the binary path goes to stdout; build output goes to stderr, so callers
+# can do: HYDRA=$(scripts/tool.sh hydra).
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TOOLS=${AIRLOCK_TOOLS:-$REPO/.cache/tools}
+
+usage() {
+	echo "usage: scripts/tool.sh TOOL   (tools: hydra)" >&2
+	exit 2
+}
+
+# build_go_tool NAME VERSION MODULE_DIR PACKAGE CGO TAGS [LDFLAGS]
+# Builds PACKAGE with the go.mod in MODULE_DIR into the versioned cache path,
+# unless the binary is already there. The build writes to a temporary file
+# and renames it, so an interrupted or concurrent build never leaves a
+# half-written binary at the cached path.
+build_go_tool() {
+	local name=$1 version=$2 moddir=$3 pkg=$4 cgo=$5 tags=$6 ldflags=${7:-}
+	local dir="$TOOLS/$name-$version"
+	local bin="$dir/$name"
+	if [[ -x $bin ]]; then
+		echo "$bin"
+		return 0
+	fi
+	mkdir -p "$dir"
+	local tmp
+	tmp=$(mktemp "$dir/.$name.XXXXXX")
+	trap 'rm -f "$tmp"' EXIT
+	echo "building $name $version into $bin (once; takes a minute or two cold)" >&2
+	(
+		cd "$REPO/$moddir"
+		CGO_ENABLED=$cgo go build -trimpath -tags "$tags" -ldflags "$ldflags" -o "$tmp" "$pkg"
+	) >&2
+	chmod 0755 "$tmp"
+	mv -f "$tmp" "$bin"
+	trap - EXIT
+	echo "$bin"
+}
+
+[[ $# -eq 1 ]] || usage
+
+case $1 in
+hydra)
+	# Version must match tools/hydra/go.mod; the sqlite tags give Hydra its
+	# in-memory database (DSN=memory), which needs CGO and gcc.
+	build_go_tool hydra v2.3.0 tools/hydra github.com/ory/hydra/v2 1 sqlite,sqlite_omit_load_extension \
+		"-X github.com/ory/hydra/v2/driver/config.Version=v2.3.0"
+	;;
+*)
+	echo "scripts/tool.sh: unknown tool \"$1\"" >&2
+	usage
+	;;
+esac
