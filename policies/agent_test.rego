@@ -31,6 +31,15 @@ agent_input := {
 	"request": {"environment": "production", "allowed_refs": ["refs/heads/main"], "manifests_required": true},
 	"approvals": {"approvers": []},
 	"agent": agent_clean,
+	# Revocation evidence that passes C2/C3 under any params, so only agent rules decide.
+	"revocation": {
+		"declared": "list",
+		"credentials": [{"name": "qa-token", "kind": "oauth2", "status": "revoked", "detail": "active=false"}],
+		"production_identity": {"client_id": "support-agent-prod"},
+		"identity_reuse": false, "identity_reuse_with": [],
+		"shared_issuer": false, "shared_issuer_with": [],
+		"identity_unknown_for": [],
+	},
 }
 
 # Thresholds for these tests, written out rather than read from

@@ -94,9 +94,8 @@ deny contains reason("C2", sprintf("revocation result #%d is not an object", [i]
 
 # --- C3: a new production identity ----------------------------------------
 
-deny contains reason("C3", "no identity-separation evidence: without the revocation report airlock cannot compare the production identity with the QA ones") if {
-	not rv
-}
+# Missing revocation evidence is denied once, under C2 above; C3 also draws on
+# the agent manifests (agent_identity.rego), so it is not denied twice here.
 
 deny contains reason("C3", "identity separation was not evaluated: the revocation evidence has no boolean identity_reuse/shared_issuer") if {
 	rv

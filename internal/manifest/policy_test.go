@@ -41,6 +41,12 @@ func evidence(agent any, approvers []string) map[string]any {
 		}},
 		"request":   map[string]any{"environment": "production", "allowed_refs": []string{"refs/heads/main"}, "manifests_required": true},
 		"approvals": map[string]any{"approvers": approvers},
+		// Revocation evidence that passes C2/C3, so only agent rules decide.
+		"revocation": map[string]any{
+			"declared": "none", "credentials": []any{}, "production_identity": map[string]any{"client_id": "prod"},
+			"identity_reuse": false, "identity_reuse_with": []any{}, "shared_issuer": false, "shared_issuer_with": []any{},
+			"identity_unknown_for": []any{},
+		},
 	}
 	if agent != nil {
 		ev["agent"] = agent

@@ -15,9 +15,14 @@ import (
 
 var defaults = policy.Source{Name: "policies", FS: policies.FS}
 
-// goodInput passes the default identity rules.
+// goodInput passes the default identity and revocation rules.
 func goodInput() map[string]any {
 	return map[string]any{
+		"revocation": map[string]any{
+			"declared": "none", "credentials": []any{}, "production_identity": map[string]any{"client_id": "prod"},
+			"identity_reuse": false, "identity_reuse_with": []any{}, "shared_issuer": false, "shared_issuer_with": []any{},
+			"identity_unknown_for": []any{},
+		},
 		"identity": map[string]any{
 			"verified": true,
 			"claims": map[string]any{
