@@ -3,9 +3,11 @@ GO      ?= go
 TOOLS   ?= $(CURDIR)/.cache/tools
 ACTIONLINT_VERSION := v1.7.12
 ACTIONLINT := $(TOOLS)/actionlint-$(ACTIONLINT_VERSION)/actionlint
+HYDRA   := $(TOOLS)/hydra-v2.3.0/hydra
+export AIRLOCK_TOOLS := $(TOOLS)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: demo test build fmt-check vet lint unit bench clean
+.PHONY: demo test build fmt-check vet lint unit bench tools clean
 
 ## demo: run the gate twice against an in-process GitHub (no network): a deny, then an allow
 demo:
@@ -28,15 +30,23 @@ vet:
 $(ACTIONLINT):
 	GOBIN=$(dir $@) $(GO) install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
 
+# Real servers the tests start on loopback, built once each (scripts/tool.sh).
+tools: $(HYDRA)
+
+$(HYDRA):
+	scripts/tool.sh hydra >/dev/null
+
 lint: $(ACTIONLINT)
 	$(ACTIONLINT) -shellcheck= .github/workflows/*.yml
 
-unit:
+unit: tools
 	$(GO) test -race -count=1 ./...
 
 ## bench: the benchmarks reported in docs/BENCHMARKS.md
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/policy/ ./internal/identity/
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/policy/ ./internal/identity/ ./internal/manifest/
+	$(GO) test -run '^$$' -bench GateProcess -benchtime 30x ./internal/cli/
+	$(GO) test -run TestHydraConcurrentProbes -v ./internal/revocation/
 
 clean:
 	rm -rf bin .cache

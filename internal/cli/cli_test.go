@@ -107,7 +107,7 @@ func TestDemo(t *testing.T) {
 	if deny < 0 || allow < 0 || deny > allow {
 		t.Fatalf("expected a DENY then an ALLOW:\n%s", out)
 	}
-	for _, want := range []string{"[C1]", `"staging"`, "refs/heads/feature/fast-track", "[C7] the agent changed between QA and production (model.version)", "[C8] escalation across the boundary: integration \"zendesk\" goes live", "2 approvers"} {
+	for _, want := range []string{"[C1]", `"staging"`, "refs/heads/feature/fast-track", "[C7] the agent changed between QA and production (model.version)", "[C8] escalation across the boundary: integration \"zendesk\" goes live", "2 approvers", `[C2] QA credential "qa-deploy-token" (github-token) is still active`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %s", want)
 		}

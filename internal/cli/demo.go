@@ -34,7 +34,13 @@ type demoScenario struct {
 	inputs map[string]string
 	// production edits the production manifest; nil runs without manifests.
 	production func(string) string
+	// qaTokenAlive leaves the QA deployment token valid at its issuer.
+	qaTokenAlive bool
 }
+
+// demoQAToken is the QA deployment token the demo declares in qa-credentials;
+// the in-process GitHub is its issuer.
+const demoQAToken = "ghs_demoQAdeployToken000000000000000000"
 
 // runDemo plays a GitHub Actions runner against an in-process GitHub: it
 // writes the same variables and files a runner would, runs the gate exactly
@@ -94,7 +100,14 @@ func runDemo(ctx context.Context, args []string, stdio Stdio) error {
 			production: func(m string) string { return strings.Replace(m, "mode: stubbed", "mode: live", 1) },
 		},
 		{
-			title:      "a job in environment \"production\" on the default branch, workflow pinned, agent unchanged but for its identity",
+			title:        "the right job and agent, but the QA deployment token still works at its issuer",
+			want:         ExitDeny,
+			claims:       func(map[string]any) {},
+			production:   func(m string) string { return m },
+			qaTokenAlive: true,
+		},
+		{
+			title:      "a job in environment \"production\" on the default branch, workflow pinned, agent unchanged but for its identity, QA token revoked",
 			want:       ExitAllow,
 			claims:     func(map[string]any) {},
 			inputs:     map[string]string{"workflow": "acme/support-agent/.github/workflows/promote.yml"},
@@ -120,6 +133,11 @@ func runDemoScenario(ctx context.Context, sim *githubsim.Server, root string, n 
 	claims["workflow_ref"] = claims["job_workflow_ref"]
 	sc.claims(claims)
 	sim.SetRunClaims(claims)
+	if sc.qaTokenAlive {
+		sim.AddToken(demoQAToken, "contents:read")
+	} else {
+		sim.RemoveToken(demoQAToken)
+	}
 	if sc.production != nil {
 		sha := fmt.Sprint(claims["sha"])
 		sim.SetFile("acme", "support-agent", sha, "agent/qa.yaml", []byte(demoQA))
@@ -147,6 +165,9 @@ func runDemoScenario(ctx context.Context, sim *githubsim.Server, root string, n 
 		"INPUT_ENVIRONMENT":              "production",
 		"INPUT_OIDC-ISSUER":              sim.IssuerURL(),
 		"INPUT_GITHUB-TOKEN":             sim.JobToken(),
+		"QA_DEPLOY_TOKEN":                demoQAToken,
+		"INPUT_QA-CREDENTIALS":           "- name: qa-deploy-token\n  kind: github-token\n  token-env: QA_DEPLOY_TOKEN\n  api-url: " + sim.APIURL() + "\n",
+		"INPUT_PRODUCTION-IDENTITY":      "issuer: https://idp.example.com\nsubject: agent:support-agent:prod\nclient-id: support-agent-prod",
 	}
 	for k, v := range sc.inputs {
 		env["INPUT_"+strings.ToUpper(k)] = v

@@ -15,6 +15,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/gate"
 	"github.com/airlock-dev/airlock/internal/policy"
 	"github.com/airlock-dev/airlock/internal/report"
+	"github.com/airlock-dev/airlock/internal/revocation"
 	"github.com/airlock-dev/airlock/policies"
 )
 
@@ -59,6 +60,14 @@ func gateConfig(r *actionio.Runner, getenv func(string) string) (gate.Config, ti
 	if cfg.RepositoryID != "" {
 		if _, err := strconv.ParseUint(cfg.RepositoryID, 10, 64); err != nil {
 			return cfg, 0, "", fault.Configf("input repository-id: %q is not a numeric repository id", cfg.RepositoryID)
+		}
+	}
+	if cfg.QACredentials, err = qaCredentials(r, getenv); err != nil {
+		return cfg, 0, "", err
+	}
+	if v := r.Input("production-identity"); v != "" {
+		if cfg.ProductionIdentity, err = revocation.ParseProductionIdentity("production-identity", []byte(v)); err != nil {
+			return cfg, 0, "", err
 		}
 	}
 	timeout := defaultTimeout
@@ -200,6 +209,37 @@ func policySources(dir string) ([]policy.Source, error) {
 		return []policy.Source{user}, nil
 	}
 	return []policy.Source{def, user}, nil
+}
+
+// qaCredentials reads the qa-credentials input: "none", an inline YAML list,
+// or the path of a YAML file in the workspace. The YAML names environment
+// variables; their secret values are resolved (and masked) here, at the edge.
+func qaCredentials(r *actionio.Runner, getenv func(string) string) (*revocation.Declaration, error) {
+	v := r.Input("qa-credentials")
+	if v == "" {
+		return nil, nil
+	}
+	name, data := "qa-credentials", []byte(v)
+	if v != "none" && !strings.ContainsAny(v, "\n[{:") {
+		p := v
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(getenv("GITHUB_WORKSPACE"), p)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fault.Configf("input qa-credentials: %w", err)
+		}
+		name, data = v, b
+	}
+	d, err := revocation.ParseCredentials(name, data)
+	if err != nil {
+		return nil, err
+	}
+	d, err = d.Resolve(getenv, r.Mask)
+	if err != nil {
+		return nil, err
+	}
+	return &d, nil
 }
 
 func orDefault(v, def string) string {

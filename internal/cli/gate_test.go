@@ -55,6 +55,8 @@ func newRun(t testing.TB) *gateRun {
 		"GITHUB_REPOSITORY":              "acme/support-agent",
 		"INPUT_OIDC-ISSUER":              sim.IssuerURL(),
 		"INPUT_GITHUB-TOKEN":             sim.JobToken(),
+		"INPUT_QA-CREDENTIALS":           "none",
+		"INPUT_PRODUCTION-IDENTITY":      "issuer: https://idp.example.com\nsubject: agent:support-agent:prod\nclient-id: support-agent-prod",
 	}}
 	return r
 }

@@ -40,6 +40,7 @@ func TestEvidenceMatchesSchema(t *testing.T) {
 		"plain":      func(*gateRun) {},
 		"agent":      func(r *gateRun) { r.withManifests("read-to-write"); r.allowScopes() },
 		"unverified": func(r *gateRun) { r.claims["aud"] = "other" },
+		"revocation": func(r *gateRun) { r.withQAGitHubToken() },
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := newRun(t)

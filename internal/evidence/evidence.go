@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/airlock-dev/airlock/internal/manifest"
+	"github.com/airlock-dev/airlock/internal/revocation"
 )
 
 // SchemaURI versions the document. Change it on any incompatible change and
@@ -26,6 +27,10 @@ type Evidence struct {
 	// Agent is the QA → production manifest diff (C3, C6–C11); nil when the
 	// workflow gave no manifests.
 	Agent *manifest.Report `json:"agent,omitempty"`
+	// Revocation is what each QA credential's issuer said (C2) and how the
+	// production identity compares with the QA ones (C3); nil when the
+	// workflow did not declare its QA credentials, which policy denies.
+	Revocation *revocation.Report `json:"revocation,omitempty"`
 }
 
 // Request is what the workflow asked airlock to enforce (action inputs).

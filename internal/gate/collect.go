@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/airlock-dev/airlock/internal/evidence"
 	"github.com/airlock-dev/airlock/internal/fault"
 	"github.com/airlock-dev/airlock/internal/ghapi"
 	"github.com/airlock-dev/airlock/internal/identity"
 	"github.com/airlock-dev/airlock/internal/manifest"
+	"github.com/airlock-dev/airlock/internal/revocation"
 )
 
 // collect runs every collector concurrently, so the gate waits for the
@@ -34,15 +36,62 @@ func collect(ctx context.Context, cfg Config, deps Deps, c *identity.Claims, ev 
 			return err
 		},
 	}
-	if cfg.ProductionManifest != "" {
+	agent := func(ctx context.Context) error {
+		rep, err := agentEvidence(ctx, cfg, client, owner, name, c.SHA, ev.Request.Promotion)
+		ev.Agent = rep
+		return err
+	}
+	revoke := func(ctx context.Context, prod *revocation.ProductionIdentity) error {
+		rep, err := revocationEvidence(ctx, cfg, deps, prod)
+		ev.Revocation = rep
+		return err
+	}
+	switch {
+	case cfg.ProductionManifest != "" && cfg.QACredentials != nil && cfg.ProductionIdentity == nil:
+		// The production identity to compare comes from the manifest, so
+		// the probes wait for it.
 		collectors = append(collectors, func(ctx context.Context) error {
-			rep, err := agentEvidence(ctx, cfg, client, owner, name, c.SHA, ev.Request.Promotion)
-			ev.Agent = rep
-			return err
+			if err := agent(ctx); err != nil {
+				return err
+			}
+			return revoke(ctx, manifestIdentity(ev.Agent))
 		})
+	default:
+		if cfg.ProductionManifest != "" {
+			collectors = append(collectors, agent)
+		}
+		if cfg.QACredentials != nil {
+			collectors = append(collectors, func(ctx context.Context) error { return revoke(ctx, cfg.ProductionIdentity) })
+		}
 	}
 	return runConcurrently(ctx, collectors)
 }
+
+// manifestIdentity is the production manifest's identity, the default for
+// the production-identity input.
+func manifestIdentity(agent *manifest.Report) *revocation.ProductionIdentity {
+	p := agent.Identity.Production
+	return &revocation.ProductionIdentity{Issuer: p.Issuer, Subject: p.Subject, ClientID: p.ClientID, SPIFFEID: p.SPIFFEID}
+}
+
+// revocationEvidence asks each QA credential's issuer whether it is dead.
+// CheckAll never fails: what it could not tell is "unknown", which policy
+// denies. The deadline leaves the gate time to decide and write.
+func revocationEvidence(ctx context.Context, cfg Config, deps Deps, prod *revocation.ProductionIdentity) (*revocation.Report, error) {
+	checkers, err := revocation.NewCheckers(revocation.Options{Client: deps.HTTPClient, Now: deps.Now})
+	if err != nil {
+		return nil, fault.Config(fmt.Errorf("revocation checkers: %w", err))
+	}
+	deadline := deps.Now().Add(probeTimeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Add(-time.Second).Before(deadline) {
+		deadline = dl.Add(-time.Second)
+	}
+	rep := revocation.CheckAll(ctx, *cfg.QACredentials, prod, checkers, deadline)
+	return &rep, nil
+}
+
+// probeTimeout bounds all QA credential probes together.
+const probeTimeout = 30 * time.Second
 
 func runConcurrently(ctx context.Context, fns []func(context.Context) error) error {
 	errs := make([]error, len(fns))

@@ -21,6 +21,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/identity"
 	"github.com/airlock-dev/airlock/internal/manifest"
 	"github.com/airlock-dev/airlock/internal/policy"
+	"github.com/airlock-dev/airlock/internal/revocation"
 )
 
 // DefaultIssuer is GitHub.com's Actions OIDC issuer.
@@ -42,6 +43,12 @@ type Config struct {
 	QAManifest         string
 	ProductionManifest string
 	Promotion          string // "promote" (default) or "rollback"
+	// QACredentials are the QA credentials to prove dead, with their
+	// secrets resolved; nil when the workflow declared nothing.
+	QACredentials *revocation.Declaration
+	// ProductionIdentity is compared with every QA identity; when nil and
+	// manifests are given, the production manifest's identity is used.
+	ProductionIdentity *revocation.ProductionIdentity
 	Audience           string
 	Issuer             string
 

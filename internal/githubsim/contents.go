@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"strings"
+	"time"
 )
 
 func fileKey(owner, repo, ref, path string) string {
@@ -52,4 +53,12 @@ func (s *Server) getContent(w http.ResponseWriter, r *http.Request) {
 		"sha":      nodeID("blob", int64(len(b))),
 		"url":      s.APIURL() + r.URL.Path,
 	})
+}
+
+// getRateLimit answers GET /rate_limit for any token the simulator knows
+// (unknown tokens were already refused with 401 "Bad credentials"): the
+// cheapest call that tells whether a token is alive.
+func (s *Server) getRateLimit(w http.ResponseWriter, r *http.Request) {
+	core := map[string]any{"limit": s.cfg.rateLimit, "remaining": s.cfg.rateLimit, "reset": s.cfg.now().Add(time.Hour).Unix(), "used": 0}
+	writeJSON(w, http.StatusOK, map[string]any{"resources": map[string]any{"core": core}, "rate": core})
 }

@@ -21,6 +21,7 @@ func (s *Server) registerREST() {
 		"repos/get-all-deployment-protection-rules", "actions:read", s.listCustomRules)
 	s.rest("GET /repos/{owner}/{repo}/actions/runs/{run_id}/approvals", "actions/get-reviews-for-run", "actions:read", s.listRunApprovals)
 	s.rest("GET /repos/{owner}/{repo}/contents/{path...}", "repos/get-content", "contents:read", s.getContent)
+	s.rest("GET /rate_limit", "rate-limit/get", "", s.getRateLimit)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -58,6 +58,18 @@ func Markdown(w io.Writer, r *gate.Result) error {
 	writeReasons(&b, "Reasons", d.Reasons)
 	writeReasons(&b, "Requirements", d.Requirements)
 	writeReasons(&b, "Warnings", d.Warnings)
+	if rv := r.Evidence.Revocation; rv != nil {
+		b.WriteString("\n### QA credentials\n\n")
+		if rv.Declared == "none" {
+			b.WriteString("Declared `none`: QA had no credentials.\n")
+		}
+		if len(rv.Credentials) > 0 {
+			b.WriteString("| credential | kind | status | issuer | checked |\n|---|---|---|---|---|\n")
+			for _, c := range rv.Credentials {
+				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", md(c.Name), md(string(c.Kind)), md(string(c.Status)), md(c.IssuerHost), c.CheckedAt.UTC().Format("2006-01-02T15:04:05Z"))
+			}
+		}
+	}
 	b.WriteString("\n### Verified claims\n\n")
 	if c := claimsOf(r); c != nil {
 		b.WriteString("| claim | value |\n|---|---|\n")
@@ -124,6 +136,12 @@ func Terminal(w io.Writer, r *gate.Result) error {
 		fmt.Fprintf(&b, "%s:\n", group.title)
 		for _, r := range group.rs {
 			fmt.Fprintf(&b, "  [%s] %s\n", r.Control, plain(r.Message))
+		}
+	}
+	if rv := r.Evidence.Revocation; rv != nil && len(rv.Credentials) > 0 {
+		b.WriteString("QA credentials:\n")
+		for _, c := range rv.Credentials {
+			fmt.Fprintf(&b, "  %-19s %-8s %s\n", plain(c.Name), plain(string(c.Status)), plain(c.Detail))
 		}
 	}
 	if c := claimsOf(r); c != nil {
