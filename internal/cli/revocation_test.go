@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/airlock-dev/airlock/internal/githubsim"
+	"github.com/airlock-dev/airlock/internal/testsvc"
 )
 
 const qaGitHubToken = "ghs_QAtokenThatMustNeverLeak0123456789"
@@ -99,3 +100,44 @@ func TestGateQACredentialsBadInput(t *testing.T) {
 }
 
 func githubsimFault500() githubsim.Fault { return githubsim.Fault{Status: 500} }
+
+// TestGateHydra runs the gate with a QA OAuth2 token issued by a real Ory
+// Hydra: alive → deny (exit 1); with revoke: true the gate revokes it (RFC
+// 7009), introspection then says inactive (RFC 7662) → allow.
+func TestGateHydra(t *testing.T) {
+	h := testsvc.StartHydra(t)
+	client := h.CreateClient(t)
+	cred := func(revoke bool) string {
+		s := "- name: qa-hydra\n  kind: oauth2\n  token-env: QA_TOKEN\n  introspection-url: " + h.IntrospectionURL() +
+			"\n  revocation-url: " + h.RevocationURL() + "\n  client-id-env: QA_CLIENT_ID\n  client-secret-env: QA_CLIENT_SECRET\n"
+		if revoke {
+			s += "  revoke: true\n"
+		}
+		return s
+	}
+	for _, tt := range []struct {
+		name   string
+		revoke bool
+		code   int
+		want   string
+	}{
+		{"live token denies", false, ExitDeny, `QA credential \"qa-hydra\" (oauth2) is still active`},
+		{"revoke then verify allows", true, ExitAllow, "[]"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			token := h.Token(t, client)
+			r := newRun(t)
+			r.env["QA_TOKEN"], r.env["QA_CLIENT_ID"], r.env["QA_CLIENT_SECRET"] = token, client.ID, client.Secret
+			r.env["INPUT_QA-CREDENTIALS"] = cred(tt.revoke)
+			o := r.gate()
+			if o.code != tt.code || !strings.Contains(o.outputs["reasons"], tt.want) {
+				t.Fatalf("exit %d reasons %s\n%s", o.code, o.outputs["reasons"], o.stderr)
+			}
+			c := o.evidence["revocation"].(map[string]any)["credentials"].([]any)[0].(map[string]any)
+			if tt.revoke && (c["revoked_by_airlock"] != true || c["status"] != "revoked") {
+				t.Errorf("evidence %v", c)
+			}
+			r.assertNoSecrets(o, token, client.Secret)
+		})
+	}
+}
