@@ -123,7 +123,10 @@ type clientCase struct {
 	check func(t *testing.T, raw any, got any)
 }
 
-var exampleParams = map[string]string{"owner": "github", "repo": "hello-world", "environment_name": "staging", "run_id": "42"}
+var exampleParams = map[string]string{
+	"owner": "github", "repo": "hello-world", "environment_name": "staging", "run_id": "30433642",
+	"org": "github", "team_slug": "justice-league", "username": "octocat",
+}
 
 func num(v any) int64 {
 	n, _ := v.(json.Number).Int64()
@@ -184,7 +187,7 @@ var clientCases = []clientCase{
 	{
 		opID: "actions/get-reviews-for-run",
 		call: func(t *testing.T, c *ghapi.Client) (any, error) {
-			return c.RunApprovals(t.Context(), "github", "hello-world", 42)
+			return c.RunApprovals(t.Context(), "github", "hello-world", 30433642)
 		},
 		check: func(t *testing.T, raw, got any) {
 			as := got.([]ghapi.Approval)
@@ -209,6 +212,37 @@ var clientCases = []clientCase{
 						t.Errorf("approval %d environment %d: expected %v, got %+v", i, j, em, a.Environments[j])
 					}
 				}
+			}
+		},
+	},
+	{
+		opID: "actions/get-workflow-run",
+		call: func(t *testing.T, c *ghapi.Client) (any, error) {
+			return c.WorkflowRun(t.Context(), "github", "hello-world", 30433642)
+		},
+		check: func(t *testing.T, raw, got any) {
+			r := got.(*ghapi.WorkflowRun)
+			m := raw.(map[string]any)
+			created, _ := time.Parse(time.RFC3339, m["created_at"].(string))
+			actor := m["actor"].(map[string]any)
+			trig := m["triggering_actor"].(map[string]any)
+			repo := m["repository"].(map[string]any)
+			if !r.CreatedAt.Equal(created) || r.Actor.Login != actor["login"] || r.Actor.ID != num(actor["id"]) ||
+				r.TriggeringActor.Login != trig["login"] || r.TriggeringActor.ID != num(trig["id"]) ||
+				r.HeadSHA != m["head_sha"] || r.Event != m["event"] || int64(r.RunAttempt) != num(m["run_attempt"]) || r.RepositoryID != num(repo["id"]) {
+				t.Errorf("workflow run: expected %v, got %+v", m, r)
+			}
+		},
+	},
+	{
+		opID: "teams/get-membership-for-user-in-org",
+		call: func(t *testing.T, c *ghapi.Client) (any, error) {
+			return c.TeamMembership(t.Context(), "github", "justice-league", "octocat")
+		},
+		check: func(t *testing.T, raw, got any) {
+			m := got.(*ghapi.TeamMembership)
+			if w := raw.(map[string]any); m.State != w["state"] || m.Role != w["role"] {
+				t.Errorf("membership: expected %v, got %+v", w, m)
 			}
 		},
 	},
@@ -316,6 +350,21 @@ func TestContractKnownExampleValues(t *testing.T) {
 		len(as[0].Environments) != 1 || as[0].Environments[0] != (ghapi.ApprovalEnvironment{ID: 161088068, Name: "staging"}) {
 		t.Errorf("approvals example: got %+v", as)
 	}
+	run, err := serve("actions__get-workflow-run.200.default.json").WorkflowRun(t.Context(), "github", "hello-world", 30433642)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.ID != 30433642 || run.Actor != (ghapi.User{Login: "octocat", ID: 1}) || run.TriggeringActor != run.Actor ||
+		!run.CreatedAt.Equal(time.Date(2020, 1, 22, 19, 33, 8, 0, time.UTC)) || run.RunAttempt != 1 || run.RepositoryID != 1296269 {
+		t.Errorf("workflow run example: got %+v", run)
+	}
+	tm, err := serve("teams__get-membership-for-user-in-org.200.response-if-user-is-a-team-maintainer.json").TeamMembership(t.Context(), "github", "justice-league", "octocat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *tm != (ghapi.TeamMembership{State: "active", Role: "maintainer"}) {
+		t.Errorf("team membership example: got %+v", tm)
+	}
 	cr, err := serve("repos__get-all-deployment-protection-rules.200.default.json").CustomProtectionRules(t.Context(), "github", "hello-world", "staging")
 	if err != nil {
 		t.Fatal(err)
@@ -329,8 +378,12 @@ func TestContractKnownExampleValues(t *testing.T) {
 // is not in the trimmed description; a new one must be added here on purpose.
 // repos/get-content (manifests at the verified commit) and rate-limit/get (is
 // a QA GitHub token alive?) came after the description was trimmed; their
-// shapes follow GitHub's docs ("content-file", "rate-limit-overview").
-var simRoutesOutsideDescription = map[string]bool{"repos/get": true, "repos/get-content": true, "rate-limit/get": true}
+// shapes follow GitHub's docs ("content-file", "rate-limit-overview"). So do
+// pulls/get and pulls/list-reviews (promotion-PR mode: "pull-request",
+// "pull-request-review"), which the trimmed description does not carry.
+var simRoutesOutsideDescription = map[string]bool{
+	"repos/get": true, "repos/get-content": true, "rate-limit/get": true, "pulls/get": true, "pulls/list-reviews": true,
+}
 
 // TestContractSimulatorMatchesSchemas fetches every REST operation the
 // simulator serves and validates the answer against GitHub's schema.
@@ -345,7 +398,11 @@ func TestContractSimulatorMatchesSchemas(t *testing.T) {
 	sim.SetEnvironment("octo", "repo", githubsim.Environment{Name: "qa"}) // no rules, branch policy null
 	runID := githubsim.DefaultRunID("octo", "repo")
 	sim.AddRunApproval("octo", "repo", runID, githubsim.Approval{State: "rejected", Comment: "", User: githubsim.User{Login: "other", ID: 77}, Environments: []string{"production", "qa"}})
-	params := map[string]string{"owner": "octo", "repo": "repo", "environment_name": "production", "run_id": strconv.FormatInt(runID, 10)}
+	sim.SetTeamMember("octo", githubsim.DefaultTeam, githubsim.DefaultApprover, "active")
+	params := map[string]string{
+		"owner": "octo", "repo": "repo", "environment_name": "production", "run_id": strconv.FormatInt(runID, 10),
+		"org": "octo", "team_slug": githubsim.DefaultTeam, "username": githubsim.DefaultApprover,
+	}
 
 	checked := 0
 	for _, rt := range sim.Routes() {
@@ -387,13 +444,18 @@ func TestContractSimulatorMatchesSchemas(t *testing.T) {
 	}
 }
 
+// contractToken can read every route the simulator serves (the job token
+// cannot read org teams).
+const contractToken = "ghs_contract"
+
 func simGet(t *testing.T, sim *githubsim.Server, path string) []byte {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, sim.APIURL()+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+sim.JobToken())
+	sim.AddToken(contractToken, append([]string{"members:read"}, githubsim.DefaultJobPermissions...)...)
+	req.Header.Set("Authorization", "Bearer "+contractToken)
 	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
 	if err != nil {
 		t.Fatal(err)

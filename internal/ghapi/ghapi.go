@@ -216,6 +216,17 @@ type NotFoundError struct {
 
 func (e *NotFoundError) Error() string { return e.Resource + ": not found (HTTP 404)" }
 
+// ForbiddenError is GitHub's 403 that is not a rate limit: the token may not
+// read the resource. It is an operational failure for most callers; a caller
+// for which "cannot tell" is a recordable fact (team membership) can branch on it.
+type ForbiddenError struct {
+	// Permission is the permission the call needs, e.g. "actions: read".
+	Permission string
+	msg        string
+}
+
+func (e *ForbiddenError) Error() string { return e.msg }
+
 // op describes one API call for errors: what was asked and which permission
 // the token needs for it.
 type op struct {
@@ -325,11 +336,11 @@ func (c *Client) classify(resp *http.Response, body []byte, o op, n int) (time.D
 	case status == http.StatusTooManyRequests || (status == http.StatusForbidden && isRateLimited(resp, msg)):
 		return c.rateLimitWait(resp), fault.Operationalf("%s: rate limited", base)
 	case status == http.StatusForbidden:
-		accepted := resp.Header.Get("X-Accepted-GitHub-Permissions")
-		if accepted != "" {
-			return -1, fault.Operationalf("%s: the token lacks permission %s (GitHub accepts %q)", base, o.permission, truncate(accepted, 200))
+		msg := fmt.Sprintf("%s: the token lacks permission %s", base, o.permission)
+		if accepted := resp.Header.Get("X-Accepted-GitHub-Permissions"); accepted != "" {
+			msg += fmt.Sprintf(" (GitHub accepts %q)", truncate(accepted, 200))
 		}
-		return -1, fault.Operationalf("%s: the token lacks permission %s", base, o.permission)
+		return -1, fault.Operational(&ForbiddenError{Permission: o.permission, msg: msg})
 	case status >= 500:
 		if d, ok := c.retryAfter(resp); ok {
 			return d, fault.Operational(errors.New(base))

@@ -187,8 +187,9 @@ type Server struct {
 	unimplemented []Request
 	keys          []*signingKey // last is current
 	runClaims     map[string]any
-	repos         map[string]*repoState // by lower-case "owner/repo"
-	files         map[string][]byte     // by fileKey(owner, repo, ref, path)
+	repos         map[string]*repoState        // by lower-case "owner/repo"
+	files         map[string][]byte            // by fileKey(owner, repo, ref, path)
+	teams         map[string]map[string]string // "org/team" → login → state, all lower-case
 }
 
 type tokenState struct {
@@ -215,6 +216,7 @@ func New(opts ...Option) (*Server, error) {
 		tokens:    map[string]*tokenState{},
 		faults:    map[string][]*Fault{},
 		repos:     map[string]*repoState{},
+		teams:     map[string]map[string]string{},
 		runClaims: map[string]any{},
 	}
 	if cfg.key != nil {

@@ -22,6 +22,10 @@ func (s *Server) registerREST() {
 	s.rest("GET /repos/{owner}/{repo}/actions/runs/{run_id}/approvals", "actions/get-reviews-for-run", "actions:read", s.listRunApprovals)
 	s.rest("GET /repos/{owner}/{repo}/contents/{path...}", "repos/get-content", "contents:read", s.getContent)
 	s.rest("GET /rate_limit", "rate-limit/get", "", s.getRateLimit)
+	s.rest("GET /repos/{owner}/{repo}/actions/runs/{run_id}", "actions/get-workflow-run", "actions:read", s.getRun)
+	s.rest("GET /orgs/{org}/teams/{team_slug}/memberships/{username}", "teams/get-membership-for-user-in-org", "members:read", s.getTeamMembership)
+	s.rest("GET /repos/{owner}/{repo}/pulls/{pull_number}", "pulls/get", "pull-requests:read", s.getPull)
+	s.rest("GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews", "pulls/list-reviews", "pull-requests:read", s.listReviews)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -56,15 +60,7 @@ func (s *Server) lookupRepo(r *http.Request) (*repoState, bool) {
 	if rs == nil {
 		return nil, false
 	}
-	cp := &repoState{repo: rs.repo, envs: make(map[string]*Environment, len(rs.envs)), envOrder: append([]string(nil), rs.envOrder...), runs: make(map[int64][]Approval, len(rs.runs))}
-	for k, e := range rs.envs {
-		e2 := *e
-		cp.envs[k] = &e2
-	}
-	for k, a := range rs.runs {
-		cp.runs[k] = append([]Approval(nil), a...)
-	}
-	return cp, true
+	return rs.clone(), true
 }
 
 func nodeID(kind string, id int64) string {

@@ -94,6 +94,47 @@ type Approval struct {
 	Time time.Time
 }
 
+// Run is a workflow run as GET .../actions/runs/{run_id} describes it. Zero
+// fields are filled when served: from the run claims (SetRunClaims) when their
+// run_id is this run's, else from DefaultRunClaims.
+type Run struct {
+	ID    int64
+	Actor User
+	// TriggeringActor started this attempt; zero: Actor.
+	TriggeringActor User
+	Event           string
+	HeadSHA         string
+	HeadBranch      string
+	RunAttempt      int
+	// CreatedAt zero: when the run became known to the simulator.
+	CreatedAt time.Time
+	// RunStartedAt zero: CreatedAt.
+	RunStartedAt time.Time
+}
+
+// PullRequest is a pull request.
+type PullRequest struct {
+	Number         int
+	ID             int64
+	Author         User // zero: DefaultActor
+	State          string
+	HeadSHA        string
+	HeadRef        string
+	BaseRef        string
+	MergeCommitSHA string
+	CreatedAt      time.Time
+}
+
+// Review is a pull request review.
+type Review struct {
+	ID          int64
+	User        User
+	State       string // APPROVED (default), CHANGES_REQUESTED, COMMENTED, DISMISSED, PENDING
+	Body        string
+	CommitID    string
+	SubmittedAt time.Time
+}
+
 // Bool returns a pointer to b, for Environment.CanAdminsBypass.
 func Bool(b bool) *bool { return &b }
 
@@ -102,6 +143,39 @@ type repoState struct {
 	envs     map[string]*Environment // by lower-case name
 	envOrder []string
 	runs     map[int64][]Approval // known runs and their approvals
+	runMeta  map[int64]Run        // every known run has an entry
+	pulls    map[int]PullRequest
+	reviews  map[int][]Review
+}
+
+func newRepoState(r Repository) *repoState {
+	return &repoState{
+		repo: r, envs: map[string]*Environment{}, runs: map[int64][]Approval{}, runMeta: map[int64]Run{},
+		pulls: map[int]PullRequest{}, reviews: map[int][]Review{},
+	}
+}
+
+// clone copies the state so handlers can read it without the lock.
+func (rs *repoState) clone() *repoState {
+	cp := newRepoState(rs.repo)
+	cp.envOrder = append([]string(nil), rs.envOrder...)
+	for k, e := range rs.envs {
+		e2 := *e
+		cp.envs[k] = &e2
+	}
+	for k, a := range rs.runs {
+		cp.runs[k] = append([]Approval(nil), a...)
+	}
+	for k, m := range rs.runMeta {
+		cp.runMeta[k] = m
+	}
+	for k, pr := range rs.pulls {
+		cp.pulls[k] = pr
+	}
+	for k, rv := range rs.reviews {
+		cp.reviews[k] = append([]Review(nil), rv...)
+	}
+	return cp
 }
 
 func repoKey(owner, repo string) string { return strings.ToLower(owner + "/" + repo) }
@@ -239,14 +313,14 @@ func (s *Server) SetRepository(r Repository) {
 		rs.repo = r
 		return
 	}
-	s.repos[repoKey(r.Owner, r.Name)] = &repoState{repo: r, envs: map[string]*Environment{}, runs: map[int64][]Approval{}}
+	s.repos[repoKey(r.Owner, r.Name)] = newRepoState(r)
 }
 
 // repoLocked returns the repository, creating a default one if needed.
 func (s *Server) repoLocked(owner, repo string) *repoState {
 	rs := s.repos[repoKey(owner, repo)]
 	if rs == nil {
-		rs = &repoState{repo: DefaultRepository(owner, repo), envs: map[string]*Environment{}, runs: map[int64][]Approval{}}
+		rs = newRepoState(DefaultRepository(owner, repo))
 		s.repos[repoKey(owner, repo)] = rs
 	}
 	return rs
@@ -303,10 +377,102 @@ func (s *Server) DeleteEnvironment(owner, repo, name string) {
 func (s *Server) AddRun(owner, repo string, runID int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rs := s.repoLocked(owner, repo)
+	s.knowRunLocked(s.repoLocked(owner, repo), runID)
+}
+
+// knowRunLocked makes a run known, created now, if it is not yet.
+func (s *Server) knowRunLocked(rs *repoState, runID int64) {
 	if _, ok := rs.runs[runID]; !ok {
 		rs.runs[runID] = []Approval{}
 	}
+	if _, ok := rs.runMeta[runID]; !ok {
+		rs.runMeta[runID] = Run{ID: runID, CreatedAt: s.cfg.now().UTC().Truncate(time.Second)}
+	}
+}
+
+// SetRun sets a run's metadata (making the run known); zero fields are
+// filled when the run is served (see Run).
+func (s *Server) SetRun(owner, repo string, r Run) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rs := s.repoLocked(owner, repo)
+	if r.CreatedAt.IsZero() {
+		if prev, ok := rs.runMeta[r.ID]; ok {
+			r.CreatedAt = prev.CreatedAt
+		} else {
+			r.CreatedAt = s.cfg.now().UTC().Truncate(time.Second)
+		}
+	}
+	rs.runMeta[r.ID] = r
+	if _, ok := rs.runs[r.ID]; !ok {
+		rs.runs[r.ID] = []Approval{}
+	}
+}
+
+// SetTeamMember sets login's membership state in org/team ("active" or
+// "pending"); "" removes it (GitHub then answers 404).
+func (s *Server) SetTeamMember(org, team, login, state string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := strings.ToLower(org + "/" + team)
+	if state == "" {
+		delete(s.teams[key], strings.ToLower(login))
+		return
+	}
+	if s.teams[key] == nil {
+		s.teams[key] = map[string]string{}
+	}
+	s.teams[key][strings.ToLower(login)] = state
+}
+
+// SetPullRequest adds or replaces a pull request; zero fields get defaults.
+func (s *Server) SetPullRequest(owner, repo string, pr PullRequest) {
+	if pr.ID == 0 {
+		pr.ID = stableID("pull", owner, repo, strconv.Itoa(pr.Number))
+	}
+	if pr.State == "" {
+		pr.State = "open"
+	}
+	if pr.BaseRef == "" {
+		pr.BaseRef = "main"
+	}
+	if pr.HeadRef == "" {
+		pr.HeadRef = "promote-" + strconv.Itoa(pr.Number)
+	}
+	if pr.HeadSHA == "" {
+		pr.HeadSHA = stableSHA("pull-head", owner, repo, strconv.Itoa(pr.Number))
+	}
+	if pr.Author.Login == "" {
+		pr.Author = User{Login: DefaultActor, ID: DefaultActorID}
+	}
+	if pr.CreatedAt.IsZero() {
+		pr.CreatedAt = s.cfg.now().UTC().Truncate(time.Second)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.repoLocked(owner, repo).pulls[pr.Number] = pr
+}
+
+// AddReview appends a review to a pull request (GitHub lists them oldest
+// first). A zero ID, SubmittedAt or State gets a default; CommitID "" means
+// the pull request's current head.
+func (s *Server) AddReview(owner, repo string, number int, r Review) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rs := s.repoLocked(owner, repo)
+	if r.ID == 0 {
+		r.ID = stableID("review", owner, repo, strconv.Itoa(number), strconv.Itoa(len(rs.reviews[number])))
+	}
+	if r.State == "" {
+		r.State = "APPROVED"
+	}
+	if r.SubmittedAt.IsZero() && r.State != "PENDING" {
+		r.SubmittedAt = s.cfg.now().UTC().Truncate(time.Second)
+	}
+	if r.CommitID == "" {
+		r.CommitID = rs.pulls[number].HeadSHA
+	}
+	rs.reviews[number] = append(rs.reviews[number], r)
 }
 
 // AddRunApproval appends an entry to a run's review log (making the run known).
@@ -318,5 +484,6 @@ func (s *Server) AddRunApproval(owner, repo string, runID int64, a Approval) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rs := s.repoLocked(owner, repo)
+	s.knowRunLocked(rs, runID)
 	rs.runs[runID] = append(rs.runs[runID], a)
 }
