@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/airlock-dev/airlock/internal/actionio"
+	"github.com/airlock-dev/airlock/internal/approvals"
 	"github.com/airlock-dev/airlock/internal/fault"
 	"github.com/airlock-dev/airlock/internal/gate"
 	"github.com/airlock-dev/airlock/internal/policy"
@@ -70,6 +71,9 @@ func gateConfig(r *actionio.Runner, getenv func(string) string) (gate.Config, ti
 			return cfg, 0, "", err
 		}
 	}
+	if cfg.Approvals, err = approvalsInputs(r); err != nil {
+		return cfg, 0, "", err
+	}
 	timeout := defaultTimeout
 	if t := r.Input("timeout"); t != "" {
 		if timeout, err = time.ParseDuration(t); err != nil || timeout <= 0 || timeout > 30*time.Minute {
@@ -82,6 +86,33 @@ func gateConfig(r *actionio.Runner, getenv func(string) string) (gate.Config, ti
 		}
 	}
 	return cfg, timeout, getenv("RUNNER_TEMP"), cfg.Validate()
+}
+
+// approvalsInputs reads what C4 asks of the approval record.
+func approvalsInputs(r *actionio.Runner) (approvals.Request, error) {
+	req := approvals.Request{Source: approvals.SourceRun, MinApprovals: approvals.DefaultMinApprovals, MaxAge: approvals.DefaultMaxAge}
+	var err error
+	if req.Groups, err = approvals.ParseApprovers(r.Input("approvers")); err != nil {
+		return req, fault.Configf("input %w", err)
+	}
+	if v := r.Input("min-approvals"); v != "" {
+		if req.MinApprovals, err = strconv.Atoi(v); err != nil {
+			return req, fault.Configf("input min-approvals: %q is not a whole number", v)
+		}
+	}
+	if v := r.Input("max-approval-age"); v != "" {
+		if req.MaxAge, err = time.ParseDuration(v); err != nil {
+			return req, fault.Configf("input max-approval-age: %q is not a duration (e.g. 24h)", v)
+		}
+	}
+	switch v := r.Input("approval-source"); v {
+	case "", "run":
+	case "pull-request":
+		req.Source = approvals.SourcePullRequest
+	default:
+		return req, fault.Configf("input approval-source: %q: expected run or pull-request", v)
+	}
+	return req, nil
 }
 
 func runGate(ctx context.Context, args []string, getenv func(string) string, stdio Stdio) error {

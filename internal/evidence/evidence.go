@@ -10,6 +10,7 @@ package evidence
 import (
 	"time"
 
+	"github.com/airlock-dev/airlock/internal/approvals"
 	"github.com/airlock-dev/airlock/internal/manifest"
 	"github.com/airlock-dev/airlock/internal/revocation"
 )
@@ -24,6 +25,9 @@ type Evidence struct {
 	CollectedAt time.Time `json:"collected_at"`
 	Request     Request   `json:"request"`
 	Identity    Identity  `json:"identity"`
+	// Approvals (C4) is nil when the identity was not verified: without the
+	// verified run there is nothing to ask about.
+	Approvals *approvals.Report `json:"approvals,omitempty"`
 	// Agent is the QA → production manifest diff (C3, C6–C11); nil when the
 	// workflow gave no manifests.
 	Agent *manifest.Report `json:"agent,omitempty"`

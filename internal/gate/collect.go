@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/airlock-dev/airlock/internal/approvals"
 	"github.com/airlock-dev/airlock/internal/evidence"
 	"github.com/airlock-dev/airlock/internal/fault"
 	"github.com/airlock-dev/airlock/internal/ghapi"
@@ -46,6 +47,12 @@ func collect(ctx context.Context, cfg Config, deps Deps, c *identity.Claims, ev 
 		ev.Revocation = rep
 		return err
 	}
+	collectors = append(collectors, func(ctx context.Context) error {
+		col := &approvals.Collector{GH: client, Now: deps.Now}
+		rep, err := col.Collect(ctx, c, cfg.approvalsRequest())
+		ev.Approvals = rep
+		return err
+	})
 	switch {
 	case cfg.ProductionManifest != "" && cfg.QACredentials != nil && cfg.ProductionIdentity == nil:
 		// The production identity to compare comes from the manifest, so

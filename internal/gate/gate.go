@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/airlock-dev/airlock/internal/approvals"
 	"github.com/airlock-dev/airlock/internal/evidence"
 	"github.com/airlock-dev/airlock/internal/fault"
 	"github.com/airlock-dev/airlock/internal/ghapi"
@@ -59,6 +60,26 @@ type Config struct {
 
 	// Hints are GITHUB_* / RUNNER_* variables, keyed by variable name.
 	Hints map[string]string
+
+	// Approvals is what C4 asks of the approval record. Its Environment is
+	// Config.Environment; zero Source, MinApprovals and MaxAge take the
+	// approvals package defaults.
+	Approvals approvals.Request
+}
+
+func (c Config) approvalsRequest() approvals.Request {
+	r := c.Approvals
+	r.Environment = c.Environment
+	if r.Source == "" {
+		r.Source = approvals.SourceRun
+	}
+	if r.MinApprovals == 0 {
+		r.MinApprovals = approvals.DefaultMinApprovals
+	}
+	if r.MaxAge == 0 {
+		r.MaxAge = approvals.DefaultMaxAge
+	}
+	return r
 }
 
 // Deps are the side effects the gate may use.
@@ -111,6 +132,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := manifest.ParsePromotion(c.Promotion); err != nil {
 		return fault.Config(fmt.Errorf("gate config: input promotion: %w", err))
+	}
+	if err := c.approvalsRequest().Validate(); err != nil {
+		return fault.Configf("gate config: %w", err)
 	}
 	if c.TokenRequestURL == "" {
 		return fault.Usagef("ACTIONS_ID_TOKEN_REQUEST_URL is not set: the job needs `permissions: id-token: write`")
