@@ -259,6 +259,7 @@ warn contains reason("C4", sprintf("%s approved the promotion to %q but does not
 	some a in input.approvals.approvals
 	a.state == "approved"
 	approval_for_target(a)
+	count(approvals_groups) > 0
 	not approval_is_self(a)
 	not approvals_outdated_review(a)
 	not a.login in {x | some x in input.approvals.approvers}

@@ -103,11 +103,20 @@ func TestDemo(t *testing.T) {
 	if code != ExitAllow {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
 	}
-	deny, allow := strings.Index(out, "decision: DENY"), strings.Index(out, "decision: ALLOW")
-	if deny < 0 || allow < 0 || deny > allow {
-		t.Fatalf("expected a DENY then an ALLOW:\n%s", out)
+	deny, allow := strings.LastIndex(out, "decision: DENY"), strings.Index(out, "decision: ALLOW")
+	if n := strings.Count(out, "decision: DENY"); n != 5 || allow < 0 || deny > allow || strings.Count(out, "decision: ALLOW") != 1 {
+		t.Fatalf("expected five DENYs, then an ALLOW:\n%s", out)
 	}
-	for _, want := range []string{"[C1]", `"staging"`, "refs/heads/feature/fast-track", "[C7] the agent changed between QA and production (model.version)", "[C8] escalation across the boundary: integration \"zendesk\" goes live", "2 approvers", `[C2] QA credential "qa-deploy-token" (github-token) is still active`} {
+	for _, want := range []string{
+		"[C1]", `"staging"`, "refs/heads/feature/fast-track",
+		"[C7] the agent changed between QA and production (model.version)",
+		"[C8] escalation across the boundary: integration \"zendesk\" goes live", "2 approvers",
+		`[C2] QA credential "qa-deploy-token" (github-token) is still active`,
+		// a self-approval is denied ...
+		`[C4] octo-dev approved a promotion to "production" that they started themselves`,
+		// ... a named reviewer's approval allows, with login and comment in the report.
+		`release-manager approved production (counts): "Ship it!"`,
+	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %s", want)
 		}

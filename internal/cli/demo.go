@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/airlock-dev/airlock/internal/fault"
@@ -36,11 +37,17 @@ type demoScenario struct {
 	production func(string) string
 	// qaTokenAlive leaves the QA deployment token valid at its issuer.
 	qaTokenAlive bool
+	// setup changes the simulated GitHub before the run (optional).
+	setup func(sim *githubsim.Server)
 }
 
 // demoQAToken is the QA deployment token the demo declares in qa-credentials;
 // the in-process GitHub is its issuer.
 const demoQAToken = "ghs_demoQAdeployToken000000000000000000"
+
+// demoApprovers is who may approve a promotion in the demo: one release
+// manager by name, or any member of the release team.
+const demoApprovers = githubsim.DefaultApprover + ", acme/" + githubsim.DefaultTeam
 
 // runDemo plays a GitHub Actions runner against an in-process GitHub: it
 // writes the same variables and files a runner would, runs the gate exactly
@@ -59,6 +66,7 @@ func runDemo(ctx context.Context, args []string, stdio Stdio) error {
 	defer sim.Close()
 	const owner, repo = "acme", "support-agent"
 	sim.Seed(owner, repo)
+	selfRunID := githubsim.DefaultRunID(owner, repo) + 1
 
 	root, err := os.MkdirTemp("", "airlock-demo-")
 	if err != nil {
@@ -107,11 +115,32 @@ func runDemo(ctx context.Context, args []string, stdio Stdio) error {
 			qaTokenAlive: true,
 		},
 		{
-			title:      "a job in environment \"production\" on the default branch, workflow pinned, agent unchanged but for its identity, QA token revoked",
+			title: "the developer who started the run approves it themselves (the environment allows self-review)",
+			want:  ExitDeny,
+			claims: func(c map[string]any) {
+				c["run_id"] = strconv.FormatInt(selfRunID, 10)
+			},
+			production: func(m string) string { return m },
+			setup: func(sim *githubsim.Server) {
+				env := githubsim.DefaultProductionEnvironment(owner)
+				env.PreventSelfReview = false
+				sim.SetEnvironment(owner, repo, env)
+				sim.AddRunApproval(owner, repo, selfRunID, githubsim.Approval{
+					State: "approved", Comment: "my own change, looks fine to me",
+					User:         githubsim.User{Login: githubsim.DefaultActor, ID: githubsim.DefaultActorID},
+					Environments: []string{githubsim.DefaultEnvironment},
+				})
+			},
+		},
+		{
+			title:      "the release manager, a named approver, approves; workflow pinned, default branch, agent unchanged but for its identity, QA token revoked",
 			want:       ExitAllow,
 			claims:     func(map[string]any) {},
 			inputs:     map[string]string{"workflow": "acme/support-agent/.github/workflows/promote.yml"},
 			production: func(m string) string { return m },
+			setup: func(sim *githubsim.Server) {
+				sim.SetEnvironment(owner, repo, githubsim.DefaultProductionEnvironment(owner))
+			},
 		},
 	}
 	for i, sc := range scenarios {
@@ -132,6 +161,9 @@ func runDemoScenario(ctx context.Context, sim *githubsim.Server, root string, n 
 	claims["job_workflow_ref"] = "acme/support-agent/.github/workflows/promote.yml@refs/heads/main"
 	claims["workflow_ref"] = claims["job_workflow_ref"]
 	sc.claims(claims)
+	if sc.setup != nil {
+		sc.setup(sim)
+	}
 	sim.SetRunClaims(claims)
 	if sc.qaTokenAlive {
 		sim.AddToken(demoQAToken, "contents:read")
@@ -168,6 +200,7 @@ func runDemoScenario(ctx context.Context, sim *githubsim.Server, root string, n 
 		"QA_DEPLOY_TOKEN":                demoQAToken,
 		"INPUT_QA-CREDENTIALS":           "- name: qa-deploy-token\n  kind: github-token\n  token-env: QA_DEPLOY_TOKEN\n  api-url: " + sim.APIURL() + "\n",
 		"INPUT_PRODUCTION-IDENTITY":      "issuer: https://idp.example.com\nsubject: agent:support-agent:prod\nclient-id: support-agent-prod",
+		"INPUT_APPROVERS":                demoApprovers,
 	}
 	for k, v := range sc.inputs {
 		env["INPUT_"+strings.ToUpper(k)] = v

@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -57,6 +59,7 @@ func newRun(t testing.TB) *gateRun {
 		"INPUT_GITHUB-TOKEN":             sim.JobToken(),
 		"INPUT_QA-CREDENTIALS":           "none",
 		"INPUT_PRODUCTION-IDENTITY":      "issuer: https://idp.example.com\nsubject: agent:support-agent:prod\nclient-id: support-agent-prod",
+		"INPUT_APPROVERS":                githubsim.DefaultApprover,
 	}}
 	return r
 }
@@ -349,5 +352,350 @@ func golden(t *testing.T, name string, r *gateRun, o outcome) {
 		if string(want) != got {
 			t.Errorf("%s differs (run go test ./internal/cli -update after checking):\n--- got\n%s\n--- want\n%s", p, got, want)
 		}
+	}
+}
+
+const approvalsRoute = "GET /repos/{owner}/{repo}/actions/runs/{run_id}/approvals"
+
+func (r *gateRun) runID() int64 {
+	id, err := strconv.ParseInt(r.claims["run_id"].(string), 10, 64)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return id
+}
+
+func (r *gateRun) approve(login string, id int64, state, comment string) {
+	r.sim.AddRunApproval("acme", "support-agent", r.runID(), githubsim.Approval{
+		State: state, Comment: comment, User: githubsim.User{Login: login, ID: id}, Environments: []string{"production"},
+	})
+}
+
+func (r *gateRun) environment(mutate func(*githubsim.Environment)) {
+	env := githubsim.DefaultProductionEnvironment("acme")
+	mutate(&env)
+	r.sim.SetEnvironment("acme", "support-agent", env)
+}
+
+// orgToken gives the gate a github-token that can read org teams, as a
+// GitHub App installation token with members: read would.
+func (r *gateRun) orgToken() {
+	tok := "ghs_ORGreader0123456789abcdef"
+	r.sim.AddToken(tok, append([]string{"members:read"}, githubsim.DefaultJobPermissions...)...)
+	r.env["INPUT_GITHUB-TOKEN"] = tok
+}
+
+func TestGateApprovalDenies(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(r *gateRun)
+		reason string
+	}{
+		{"self-approval", func(r *gateRun) {
+			r.env["INPUT_APPROVERS"] = "release-manager, octo-dev"
+			r.approve(githubsim.DefaultActor, githubsim.DefaultActorID, "approved", "mine")
+		}, "octo-dev approved a promotion to \\\"production\\\" that they started themselves"},
+		{"self-approval by the re-run's triggering actor", func(r *gateRun) {
+			r.sim.SetRun("acme", "support-agent", githubsim.Run{ID: r.runID(), TriggeringActor: githubsim.User{Login: githubsim.DefaultApprover, ID: githubsim.DefaultApproverID}})
+		}, "release-manager approved a promotion"},
+		{"rejection", func(r *gateRun) { r.approve("security-lead", 4242, "rejected", "pen test first") }, `security-lead rejected the promotion`},
+		{"stale approval", func(r *gateRun) {
+			r.sim.SetRun("acme", "support-agent", githubsim.Run{ID: r.runID(), CreatedAt: time.Now().Add(-30 * time.Hour)})
+		}, "cannot be shown to be younger than 24h00m"},
+		{"max-approval-age tightened by the workflow", func(r *gateRun) {
+			r.sim.SetRun("acme", "support-agent", githubsim.Run{ID: r.runID(), CreatedAt: time.Now().Add(-2 * time.Hour)})
+			r.env["INPUT_MAX-APPROVAL-AGE"] = "1h"
+		}, "younger than 1h00m"},
+		{"quorum of two", func(r *gateRun) { r.env["INPUT_MIN-APPROVALS"] = "2" }, "1 distinct named approver(s) approved the promotion to \\\"production\\\", 2 required"},
+		{"approver not named", func(r *gateRun) { r.env["INPUT_APPROVERS"] = "someone-else" }, "0 distinct named approver(s)"},
+		{"no approvers named", func(r *gateRun) { r.env["INPUT_APPROVERS"] = "" }, "no approvers are named"},
+		{"no required reviewers", func(r *gateRun) {
+			r.environment(func(e *githubsim.Environment) { e.RequiredReviewers = nil })
+		}, "has no required reviewers"},
+		{"self-review allowed", func(r *gateRun) {
+			r.environment(func(e *githubsim.Environment) { e.PreventSelfReview = false })
+		}, "prevent self-review"},
+		{"admin bypass on", func(r *gateRun) {
+			r.environment(func(e *githubsim.Environment) { e.CanAdminsBypass = githubsim.Bool(true) })
+		}, "lets administrators bypass"},
+		{"admin bypass not reported", func(r *gateRun) {
+			r.environment(func(e *githubsim.Environment) { e.CanAdminsBypass = nil })
+		}, "can_admins_bypass missing"},
+		{"any branch may deploy", func(r *gateRun) {
+			r.environment(func(e *githubsim.Environment) { e.DeploymentBranchPolicy = nil })
+		}, "lets any branch deploy"},
+		{"environment missing", func(r *gateRun) { r.sim.DeleteEnvironment("acme", "support-agent", "production") },
+			`environment \"production\" does not exist or the token cannot read it`},
+		{"team membership unknown with the job token", func(r *gateRun) {
+			r.env["INPUT_APPROVERS"] = "acme/release-approvers"
+			r.sim.SetTeamMember("acme", githubsim.DefaultTeam, githubsim.DefaultApprover, "active")
+		}, "whether release-manager is a member of acme/release-approvers is unknown"},
+		{"one team short of a two-team quorum", func(r *gateRun) {
+			r.orgToken()
+			r.env["INPUT_APPROVERS"] = "1 of acme/release-approvers\n1 of acme/security"
+			r.sim.SetTeamMember("acme", githubsim.DefaultTeam, githubsim.DefaultApprover, "active")
+			r.sim.SetTeamMember("acme", "security", githubsim.DefaultApprover, "active")
+		}, "approvers line 2 (acme/security) needs 1 distinct approver(s), found 0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRun(t)
+			tt.mutate(r)
+			o := r.gate()
+			if o.code != ExitDeny || o.outputs["decision"] != "deny" {
+				t.Fatalf("exit %d decision %q, stderr:\n%s", o.code, o.outputs["decision"], o.stderr)
+			}
+			if !strings.Contains(o.outputs["reasons"], tt.reason) {
+				t.Errorf("reasons do not mention %q: %s", tt.reason, o.outputs["reasons"])
+			}
+			if !strings.Contains(o.stdout, "::error title=airlock C4::") {
+				t.Errorf("no C4 annotation:\n%s", o.stdout)
+			}
+			r.assertNoSecrets(o, r.env["INPUT_GITHUB-TOKEN"])
+		})
+	}
+}
+
+func TestGateApprovalAllows(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(r *gateRun)
+	}{
+		{"named user", func(*gateRun) {}},
+		{"login case differs", func(r *gateRun) { r.env["INPUT_APPROVERS"] = "Release-Manager" }},
+		{"active team member with an org token", func(r *gateRun) {
+			r.orgToken()
+			r.env["INPUT_APPROVERS"] = "acme/release-approvers"
+			r.sim.SetTeamMember("acme", githubsim.DefaultTeam, githubsim.DefaultApprover, "active")
+		}},
+		{"two teams, two people", func(r *gateRun) {
+			r.orgToken()
+			r.env["INPUT_APPROVERS"] = "1 of acme/release-approvers\n1 of acme/security"
+			r.env["INPUT_MIN-APPROVALS"] = "2"
+			r.sim.SetTeamMember("acme", githubsim.DefaultTeam, githubsim.DefaultApprover, "active")
+			r.sim.SetTeamMember("acme", "security", githubsim.DefaultApprover, "active")
+			r.sim.SetTeamMember("acme", "security", "sec-lead", "active")
+			r.approve("sec-lead", 5150, "approved", "threat model reviewed")
+		}},
+		{"approval for another environment is ignored", func(r *gateRun) {
+			r.sim.AddRunApproval("acme", "support-agent", r.runID(), githubsim.Approval{
+				State: "rejected", User: githubsim.User{Login: "qa-lead", ID: 31}, Environments: []string{"qa"},
+			})
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRun(t)
+			tt.mutate(r)
+			o := r.gate()
+			if o.code != ExitAllow {
+				t.Fatalf("exit %d reasons %s, stderr:\n%s", o.code, o.outputs["reasons"], o.stderr)
+			}
+			ap := o.evidence["approvals"].(map[string]any)
+			if ap["status"] != "ok" || len(ap["approvers"].([]any)) == 0 {
+				t.Errorf("approvals evidence: %v", ap)
+			}
+			r.assertNoSecrets(o, r.env["INPUT_GITHUB-TOKEN"])
+		})
+	}
+}
+
+// TestGateApprovalEvidence checks what the signed record will carry: the
+// approver's login, id and comment, and the environment's settings, with
+// unknowns as null.
+func TestGateApprovalEvidence(t *testing.T) {
+	r := newRun(t)
+	o := r.gate()
+	if o.code != ExitAllow {
+		t.Fatalf("exit %d: %s", o.code, o.stderr)
+	}
+	var ev struct {
+		Approvals struct {
+			Status      string `json:"status"`
+			Environment struct {
+				PreventSelfReview *bool `json:"prevent_self_review"`
+				CanAdminsBypass   *bool `json:"can_admins_bypass"`
+			} `json:"environment"`
+			Approvals []struct {
+				Login   string     `json:"login"`
+				UserID  int64      `json:"user_id"`
+				Comment string     `json:"comment"`
+				Time    *time.Time `json:"time"`
+			} `json:"approvals"`
+			Approvers  []string `json:"approvers"`
+			AgeSeconds *int64   `json:"age_seconds"`
+			AgeSource  string   `json:"age_source"`
+		} `json:"approvals"`
+	}
+	if err := json.Unmarshal([]byte(o.evidenceRaw), &ev); err != nil {
+		t.Fatal(err)
+	}
+	a := ev.Approvals
+	if a.Status != "ok" || len(a.Approvals) != 1 || a.Approvals[0].Login != githubsim.DefaultApprover ||
+		a.Approvals[0].UserID != githubsim.DefaultApproverID || a.Approvals[0].Comment != "Ship it!" || a.Approvals[0].Time != nil ||
+		len(a.Approvers) != 1 || a.AgeSeconds == nil || a.AgeSource != "run.created_at" ||
+		a.Environment.PreventSelfReview == nil || a.Environment.CanAdminsBypass == nil || *a.Environment.CanAdminsBypass {
+		t.Errorf("approvals evidence:\n%s", o.evidenceRaw)
+	}
+	for _, want := range []string{"release-manager | approved | production | ✅ | Ship it!"} {
+		if !strings.Contains(o.summary, want) {
+			t.Errorf("step summary lacks %q:\n%s", want, o.summary)
+		}
+	}
+	if !strings.Contains(o.stderr, `release-manager approved production (counts): "Ship it!"`) {
+		t.Errorf("terminal report lacks the approver and comment:\n%s", o.stderr)
+	}
+}
+
+// TestGateApprovalCommentIsEscaped: an approver's comment is data. It must
+// not add markdown structure, HTML or workflow commands anywhere.
+func TestGateApprovalCommentIsEscaped(t *testing.T) {
+	r := newRun(t)
+	evil := "ok | <img src=x onerror=alert(1)> [x](https://evil.example)\n::error::forged\r\n## Heading\x1b[2J"
+	r.approve("security-lead", 4242, "rejected", evil)
+	o := r.gate()
+	if o.code != ExitDeny {
+		t.Fatalf("exit %d: %s", o.code, o.stderr)
+	}
+	for _, bad := range []string{"<img", "\n::error::forged", "\n## Heading", "[x](https://evil.example)", "\x1b"} {
+		if strings.Contains(o.summary, bad) {
+			t.Errorf("step summary carries %q:\n%s", bad, o.summary)
+		}
+		if strings.Contains(o.stderr, bad) && bad != "<img" && bad != "[x](https://evil.example)" {
+			t.Errorf("terminal report carries %q:\n%s", bad, o.stderr)
+		}
+	}
+	for _, line := range strings.Split(o.stdout, "\n") {
+		if strings.HasPrefix(line, "::error::forged") || strings.HasPrefix(line, "## Heading") {
+			t.Errorf("a comment forged a runner line: %q", line)
+		}
+	}
+	if !strings.Contains(o.summary, "&lt;img") {
+		t.Errorf("the comment is not shown escaped:\n%s", o.summary)
+	}
+}
+
+func TestGateApprovalOperationalFaults(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(r *gateRun)
+		msg    string
+	}{
+		{"token without actions: read", func(r *gateRun) {
+			r.sim.AddToken("ghs_contents_only", "contents:read")
+			r.env["INPUT_GITHUB-TOKEN"] = "ghs_contents_only"
+		}, "actions: read"},
+		{"approvals malformed", func(r *gateRun) {
+			r.sim.InjectFault(approvalsRoute, githubsim.Fault{Body: []byte(`[{"state":"approved","user":`)})
+		}, "decode approvals"},
+		{"rate limited past the deadline", func(r *gateRun) {
+			r.sim.InjectFault(approvalsRoute, githubsim.Fault{Status: 429, RetryAfter: "30"})
+		}, "rate limited"},
+		{"environment API 502", func(r *gateRun) {
+			r.sim.InjectFault("GET /repos/{owner}/{repo}/environments/{environment_name}", githubsim.Fault{Status: 502})
+		}, "502"},
+		{"team API 500", func(r *gateRun) {
+			r.orgToken()
+			r.env["INPUT_APPROVERS"] = "acme/release-approvers"
+			r.sim.InjectFault("GET /orgs/{org}/teams/{team_slug}/memberships/{username}", githubsim.Fault{Status: 500})
+		}, "membership of release-manager"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRun(t)
+			r.env["INPUT_TIMEOUT"] = "2s"
+			tt.mutate(r)
+			o := r.gate()
+			if o.code != ExitOperational {
+				t.Fatalf("exit %d, expected %d; stderr:\n%s", o.code, ExitOperational, o.stderr)
+			}
+			if !strings.Contains(o.stderr, tt.msg) {
+				t.Errorf("stderr does not mention %q:\n%s", tt.msg, o.stderr)
+			}
+			if o.outputs["decision"] != "" {
+				t.Errorf("an operational failure wrote decision=%q", o.outputs["decision"])
+			}
+			r.assertNoSecrets(o, r.env["INPUT_GITHUB-TOKEN"])
+		})
+	}
+}
+
+func TestGateApprovalBadInput(t *testing.T) {
+	tests := []struct {
+		name, input, value, msg string
+	}{
+		{"approvers syntax", "APPROVERS", "release manager", `"release manager" is neither`},
+		{"approvers count", "APPROVERS", "3 of alice, bob", "3 approvers required from 2 named people"},
+		{"min-approvals word", "MIN-APPROVALS", "two", `input min-approvals: "two"`},
+		{"min-approvals zero", "MIN-APPROVALS", "0", "min-approvals: expected 1 to 100"},
+		{"max-approval-age", "MAX-APPROVAL-AGE", "1 day", `input max-approval-age: "1 day"`},
+		{"max-approval-age too long", "MAX-APPROVAL-AGE", "1000h", "max-approval-age: expected 1m"},
+		{"approval-source", "APPROVAL-SOURCE", "issue", `input approval-source: "issue"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRun(t)
+			r.env["INPUT_"+tt.input] = tt.value
+			o := r.gate()
+			if o.code != ExitUsage {
+				t.Fatalf("exit %d, expected %d; stderr:\n%s", o.code, ExitUsage, o.stderr)
+			}
+			if !strings.Contains(o.stderr, tt.msg) {
+				t.Errorf("stderr does not say %q:\n%s", tt.msg, o.stderr)
+			}
+		})
+	}
+}
+
+// TestGateApprovalAPICalls counts the GitHub API calls one gate run makes for
+// approval evidence (one page of approvals, approvers named by login): the
+// environment, its custom rules, the run, and the run's approvals.
+func TestGateApprovalAPICalls(t *testing.T) {
+	r := newRun(t)
+	o := r.gate()
+	if o.code != ExitAllow {
+		t.Fatalf("exit %d: %s", o.code, o.stderr)
+	}
+	counts := map[string]int{}
+	for _, req := range r.sim.Requests() {
+		if req.OperationID != "" {
+			counts[req.OperationID]++
+		}
+	}
+	want := map[string]int{
+		"repos/get":             1, // the default branch, for allowed-refs (not approvals)
+		"repos/get-environment": 1,
+		"repos/get-all-deployment-protection-rules": 1,
+		"actions/get-workflow-run":                  1,
+		"actions/get-reviews-for-run":               1,
+	}
+	if !maps.Equal(counts, want) {
+		t.Errorf("REST calls: expected %v, got %v", want, counts)
+	}
+	t.Logf("approval evidence: %d REST calls (gate total %d)", len(want)-1, len(r.sim.Requests()))
+}
+
+func TestGatePullRequestMode(t *testing.T) {
+	r := newRun(t)
+	r.env["INPUT_APPROVAL-SOURCE"] = "pull-request"
+	r.claims["ref"] = "refs/pull/9/merge"
+	r.claims["event_name"] = "pull_request"
+	r.env["INPUT_ALLOWED-REFS"] = "refs/pull/*"
+	sha := r.claims["sha"].(string)
+	r.sim.SetPullRequest("acme", "support-agent", githubsim.PullRequest{Number: 9, HeadSHA: "feed", MergeCommitSHA: sha})
+	r.sim.AddReview("acme", "support-agent", 9, githubsim.Review{User: githubsim.User{Login: githubsim.DefaultApprover, ID: githubsim.DefaultApproverID}, Body: "LGTM"})
+	o := r.gate()
+	if o.code != ExitAllow {
+		t.Fatalf("exit %d reasons %s\n%s", o.code, o.outputs["reasons"], o.stderr)
+	}
+	if !strings.Contains(o.summary, "release-manager | approved | commit feed | ✅ | LGTM") {
+		t.Errorf("summary:\n%s", o.summary)
+	}
+
+	// A new commit on the PR: the approval was for the old head.
+	r.sim.SetPullRequest("acme", "support-agent", githubsim.PullRequest{Number: 9, HeadSHA: "beef", MergeCommitSHA: sha})
+	o = r.gate()
+	if o.code != ExitDeny || !strings.Contains(o.outputs["reasons"], "0 distinct named approver(s)") {
+		t.Fatalf("exit %d reasons %s", o.code, o.outputs["reasons"])
 	}
 }

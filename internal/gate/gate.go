@@ -62,8 +62,9 @@ type Config struct {
 	Hints map[string]string
 
 	// Approvals is what C4 asks of the approval record. Its Environment is
-	// Config.Environment; zero Source, MinApprovals and MaxAge take the
-	// approvals package defaults.
+	// Config.Environment. A request with no Source was not filled in at all
+	// and takes the approvals package defaults (and names no approvers);
+	// otherwise every field is validated as given.
 	Approvals approvals.Request
 }
 
@@ -72,12 +73,10 @@ func (c Config) approvalsRequest() approvals.Request {
 	r.Environment = c.Environment
 	if r.Source == "" {
 		r.Source = approvals.SourceRun
-	}
-	if r.MinApprovals == 0 {
-		r.MinApprovals = approvals.DefaultMinApprovals
-	}
-	if r.MaxAge == 0 {
-		r.MaxAge = approvals.DefaultMaxAge
+		r.MinApprovals = max(r.MinApprovals, approvals.DefaultMinApprovals)
+		if r.MaxAge == 0 {
+			r.MaxAge = approvals.DefaultMaxAge
+		}
 	}
 	return r
 }

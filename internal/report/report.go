@@ -9,6 +9,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/airlock-dev/airlock/internal/approvals"
 	"github.com/airlock-dev/airlock/internal/gate"
 	"github.com/airlock-dev/airlock/internal/identity"
 	"github.com/airlock-dev/airlock/internal/policy"
@@ -70,6 +71,7 @@ func Markdown(w io.Writer, r *gate.Result) error {
 			}
 		}
 	}
+	markdownApprovals(&b, r.Evidence.Approvals)
 	b.WriteString("\n### Verified claims\n\n")
 	if c := claimsOf(r); c != nil {
 		b.WriteString("| claim | value |\n|---|---|\n")
@@ -108,7 +110,8 @@ func resultLabel(res string) string {
 }
 
 // md escapes text for a markdown table cell or list item: no HTML, no pipes,
-// no line breaks, no backticks that would end a code span.
+// no control characters or line breaks, no backticks that would end a code
+// span, no brackets that would make a link.
 func md(s string) string {
 	r := strings.NewReplacer(
 		"|", "\\|", "<", "&lt;", ">", "&gt;", "`", "'",
@@ -144,6 +147,7 @@ func Terminal(w io.Writer, r *gate.Result) error {
 			fmt.Fprintf(&b, "  %-19s %-8s %s\n", plain(c.Name), plain(string(c.Status)), plain(c.Detail))
 		}
 	}
+	terminalApprovals(&b, r.Evidence.Approvals)
 	if c := claimsOf(r); c != nil {
 		b.WriteString("verified claims:\n")
 		for _, row := range claimRows {
@@ -165,4 +169,109 @@ func plain(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// maxComment bounds how much of an approval comment a report shows; the
+// evidence keeps all of it.
+const maxComment = 200
+
+func shortComment(s string) string {
+	if r := []rune(s); len(r) > maxComment {
+		return string(r[:maxComment]) + "…"
+	}
+	return s
+}
+
+func counts(a *approvals.Report, login string) bool {
+	for _, l := range a.Approvers {
+		if l == login {
+			return true
+		}
+	}
+	return false
+}
+
+func tri(v *bool, yes, no string) string {
+	switch {
+	case v == nil:
+		return "unknown"
+	case *v:
+		return yes
+	default:
+		return no
+	}
+}
+
+// environmentSummary is one line about the environment's protection.
+func environmentSummary(a *approvals.Report) string {
+	e := a.Environment
+	if e == nil {
+		return fmt.Sprintf("environment %s: not found, or the token cannot read it", a.Requested.Environment)
+	}
+	var reviewers []string
+	for _, r := range e.RequiredReviewers {
+		if r.Type == "Team" {
+			reviewers = append(reviewers, r.Slug)
+		} else {
+			reviewers = append(reviewers, r.Login)
+		}
+	}
+	rv := "none"
+	if len(reviewers) > 0 {
+		rv = strings.Join(reviewers, ", ")
+	}
+	branches := "any branch"
+	if bp := e.BranchPolicy; bp != nil {
+		branches = "selected branches"
+		if bp.ProtectedBranches {
+			branches = "protected branches"
+		}
+	}
+	return fmt.Sprintf("environment %s: required reviewers %s; prevent self-review %s; admin bypass %s; deploys from %s; wait timer %dm; custom rules %d",
+		e.Name, rv, tri(e.PreventSelfReview, "on", "off"), tri(e.CanAdminsBypass, "on", "off"), branches, e.WaitTimer, len(e.CustomRules))
+}
+
+func markdownApprovals(b *strings.Builder, a *approvals.Report) {
+	if a == nil {
+		return
+	}
+	b.WriteString("\n### Approvals\n\n")
+	fmt.Fprintf(b, "%s.\n\n", md(environmentSummary(a)))
+	if len(a.Approvals) == 0 {
+		b.WriteString("Nobody has approved or rejected this run.\n")
+		return
+	}
+	b.WriteString("| approver | decision | for | counts | comment |\n|---|---|---|---|---|\n")
+	for _, ap := range a.Approvals {
+		mark := "—"
+		if counts(a, ap.Login) {
+			mark = "✅"
+		}
+		target := strings.Join(ap.Environments, ", ")
+		if ap.CommitID != "" {
+			target = "commit " + ap.CommitID
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", md(ap.Login), md(ap.State), md(target), mark, md(shortComment(ap.Comment)))
+	}
+}
+
+func terminalApprovals(b *strings.Builder, a *approvals.Report) {
+	if a == nil {
+		return
+	}
+	fmt.Fprintf(b, "approvals:\n  %s\n", plain(environmentSummary(a)))
+	if len(a.Approvals) == 0 {
+		b.WriteString("  nobody has approved or rejected this run\n")
+	}
+	for _, ap := range a.Approvals {
+		mark := "does not count"
+		if counts(a, ap.Login) {
+			mark = "counts"
+		}
+		target := strings.Join(ap.Environments, ", ")
+		if ap.CommitID != "" {
+			target = "commit " + ap.CommitID
+		}
+		fmt.Fprintf(b, "  %s %s %s (%s): \"%s\"\n", plain(ap.Login), plain(ap.State), plain(target), mark, plain(shortComment(ap.Comment)))
+	}
 }
