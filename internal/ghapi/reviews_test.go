@@ -134,8 +134,14 @@ func TestMalformedReviewSources(t *testing.T) {
 		_, err := c.WorkflowRun(context.Background(), "octo", "repo", githubsim.DefaultRunID("octo", "repo"))
 		return err
 	}
-	pullCall := func(c *ghapi.Client) error { _, err := c.PullRequest(context.Background(), "octo", "repo", 7); return err }
-	reviewsCall := func(c *ghapi.Client) error { _, err := c.PullRequestReviews(context.Background(), "octo", "repo", 7); return err }
+	pullCall := func(c *ghapi.Client) error {
+		_, err := c.PullRequest(context.Background(), "octo", "repo", 7)
+		return err
+	}
+	reviewsCall := func(c *ghapi.Client) error {
+		_, err := c.PullRequestReviews(context.Background(), "octo", "repo", 7)
+		return err
+	}
 	id := githubsim.DefaultRunID("octo", "repo")
 	for _, tc := range []struct {
 		name  string
