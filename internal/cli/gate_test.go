@@ -699,3 +699,44 @@ func TestGatePullRequestMode(t *testing.T) {
 		t.Fatalf("exit %d reasons %s", o.code, o.outputs["reasons"])
 	}
 }
+
+// TestApprovalEvidenceMatchesSchema: every shape of the approvals section
+// the gate writes is the one schema/evidence.schema.json documents.
+func TestApprovalEvidenceMatchesSchema(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(r *gateRun)
+	}{
+		{"allow", func(*gateRun) {}},
+		{"unverified token", func(r *gateRun) { r.claims["aud"] = "someone-else" }},
+		{"environment missing", func(r *gateRun) { r.sim.DeleteEnvironment("acme", "support-agent", "production") }},
+		{"unknown settings and a rejection", func(r *gateRun) {
+			r.environment(func(e *githubsim.Environment) {
+				e.CanAdminsBypass, e.DeploymentBranchPolicy, e.WaitTimer = nil, nil, 5
+				e.CustomRules = []githubsim.CustomRule{{ID: 1, AppID: 2, AppSlug: "freeze", Enabled: true}}
+			})
+			r.approve("security-lead", 4242, "rejected", "no")
+		}},
+		{"teams", func(r *gateRun) {
+			r.env["INPUT_APPROVERS"] = "1 of acme/release-approvers\n2 of alice, bob, acme/security"
+		}},
+		{"pull request", func(r *gateRun) {
+			r.env["INPUT_APPROVAL-SOURCE"] = "pull-request"
+			r.claims["ref"] = "refs/pull/3/merge"
+			r.sim.SetPullRequest("acme", "support-agent", githubsim.PullRequest{Number: 3, MergeCommitSHA: r.claims["sha"].(string)})
+			r.sim.AddReview("acme", "support-agent", 3, githubsim.Review{User: githubsim.User{Login: githubsim.DefaultApprover, ID: githubsim.DefaultApproverID}})
+		}},
+		{"not a pull request", func(r *gateRun) { r.env["INPUT_APPROVAL-SOURCE"] = "pull-request" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRun(t)
+			tt.mutate(r)
+			o := r.gate()
+			if o.evidence == nil {
+				t.Fatalf("no evidence (exit %d): %s", o.code, o.stderr)
+			}
+			assertMatchesSchema(t, "evidence.schema.json", o.evidence)
+		})
+	}
+}
