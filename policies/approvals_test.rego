@@ -102,8 +102,21 @@ test_c4_environment_missing_denied if {
 	c4_denied(inp, `environment "production" does not exist or the token cannot read it`)
 }
 
-test_c4_odd_status_denied if {
-	c4_denied(c4_set("/approvals/status", "partial"), `status "partial"`)
+test_c4_malformed_evidence_denied if {
+	not c4_denied(c4_good, "malformed")
+	c4_denied(c4_set("/approvals/status", "partial"), "malformed")
+	c4_denied(c4_set("/approvals", "yes"), "malformed")
+	c4_denied(c4_set("/approvals", {"approvers": ["alice"]}), "malformed")
+	c4_denied(c4_set("/approvals/approvers", [1]), "malformed")
+	c4_denied(c4_set("/approvals/approvals/0/comment", null), "malformed")
+	c4_denied(c4_set("/approvals/run", null), "malformed")
+	c4_denied(c4_set("/approvals/age_seconds", "600"), "malformed")
+	c4_denied(c4_set("/approvals/environment/can_admins_bypass", "no"), "malformed")
+	c4_denied(c4_set("/approvals/requested/approvers/0/members", "release-manager"), "malformed")
+	c4_denied(c4_set("/approvals/team_membership", {"acme/x": {"bob": 1}}), "malformed")
+	c4_denied(c4_patch([{"op": "add", "path": "/approvals/pull_request", "value": {"number": "12"}}]), "malformed")
+	# One reason, not a cascade.
+	count(c4_denies(c4_set("/approvals/run", null))) == 1
 }
 
 # --- environment settings --------------------------------------------------------

@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/airlock-dev/airlock/internal/githubsim"
 )
 
 // withManifests puts a fixture pair from testdata/manifests into the
@@ -71,7 +74,9 @@ func TestGateAgentDenies(t *testing.T) {
 		fixture string
 		reasons []string
 	}{
-		{"model-change", []string{`"control":"C7"`, "model"}},
+		// Nobody has re-attested the changed agent: this run has no approvals
+		// (with the seeded one, one approver would be enough for a change).
+		{"model-change", []string{`"control":"C7"`, "model", "0 approved"}},
 		{"stubbed-to-live", []string{`"control":"C8"`}},
 		{"identity-reuse", []string{`"control":"C3"`}},
 		{"downstream-on-qa", []string{`"control":"C11"`}},
@@ -81,6 +86,9 @@ func TestGateAgentDenies(t *testing.T) {
 			r := newRun(t)
 			r.withManifests(tt.fixture)
 			r.allowScopes()
+			if tt.fixture == "model-change" {
+				r.claims["run_id"] = strconv.FormatInt(githubsim.DefaultRunID("acme", "support-agent")+1, 10)
+			}
 			o := r.gate()
 			if o.code != ExitDeny {
 				t.Fatalf("exit %d\n%s", o.code, o.stderr)

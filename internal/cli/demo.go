@@ -66,7 +66,9 @@ func runDemo(ctx context.Context, args []string, stdio Stdio) error {
 	defer sim.Close()
 	const owner, repo = "acme", "support-agent"
 	sim.Seed(owner, repo)
+	// Runs other than the seeded one, which release-manager approved.
 	selfRunID := githubsim.DefaultRunID(owner, repo) + 1
+	unapprovedRunID := githubsim.DefaultRunID(owner, repo) + 2
 
 	root, err := os.MkdirTemp("", "airlock-demo-")
 	if err != nil {
@@ -96,9 +98,11 @@ func runDemo(ctx context.Context, args []string, stdio Stdio) error {
 			},
 		},
 		{
-			title:      "the right job, but production runs a newer model version than the one QA tested",
-			want:       ExitDeny,
-			claims:     func(map[string]any) {},
+			title: "the right job, but production runs a newer model version than the one QA tested, and nobody has re-attested it",
+			want:  ExitDeny,
+			claims: func(c map[string]any) {
+				c["run_id"] = strconv.FormatInt(unapprovedRunID, 10)
+			},
 			production: func(m string) string { return strings.Replace(m, `version: "2025-05-14"`, `version: "2025-09-29"`, 1) },
 		},
 		{
