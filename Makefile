@@ -9,7 +9,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 .PHONY: demo test build fmt-check vet lint unit bench tools clean
 
-## demo: run the gate five times against an in-process GitHub (no network): four denies (one a self-approval), then an allow
+## demo: run the gate six times against an in-process GitHub (no network): five denies (one a self-approval), then an allow
 demo:
 	$(GO) run ./cmd/airlock demo
 

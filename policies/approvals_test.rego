@@ -28,6 +28,12 @@ c4_good := {
 		"workflow": "",
 		"repository_id": "",
 	},
+	# Revocation evidence that passes C2/C3.
+	"revocation": {
+		"declared": "none", "credentials": [], "production_identity": {"client_id": "prod"},
+		"identity_reuse": false, "identity_reuse_with": [], "shared_issuer": false, "shared_issuer_with": [],
+		"identity_unknown_for": [],
+	},
 	"approvals": {
 		"status": "ok",
 		"source": "run",

@@ -32,7 +32,7 @@ Usage:
   airlock gate                 run the promotion gate (as a GitHub Actions step; reads INPUT_* variables)
   airlock token verify [flags] verify a GitHub Actions OIDC token and print its claims
   airlock policy test [DIR]    run the Rego tests of the default policies, or of DIR on top of them
-  airlock demo                 run the gate against an in-process GitHub: four denies, then an allow
+  airlock demo                 run the gate against an in-process GitHub: five denies, then an allow
   airlock version              print the version
 
 Exit codes: 0 allow/verified · 1 deny/verification failed · 2 usage, config or policy error · 3 operational failure

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io/fs"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/airlock-dev/airlock/internal/manifest"
 	"github.com/airlock-dev/airlock/internal/policy"
+	"github.com/airlock-dev/airlock/internal/testsvc"
 	"github.com/airlock-dev/airlock/policies"
 )
 
@@ -40,7 +42,8 @@ func evidence(agent any, approvers []string) map[string]any {
 			"environment": "production", "ref": "refs/heads/main", "runner_environment": "github-hosted",
 		}},
 		"request":   map[string]any{"environment": "production", "allowed_refs": []string{"refs/heads/main"}, "manifests_required": true},
-		"approvals": map[string]any{"approvers": approvers},
+		// C4 passes with at least one approver; the agent rules count the same list.
+		"approvals": testsvc.Approvals(approvers...),
 		// Revocation evidence that passes C2/C3, so only agent rules decide.
 		"revocation": map[string]any{
 			"declared": "none", "credentials": []any{}, "production_identity": map[string]any{"client_id": "prod"},
@@ -114,6 +117,14 @@ func TestPolicyScenarios(t *testing.T) {
 	}
 	for _, tc := range cases {
 		name := tc.fixture + "/" + tc.promotion + "/" + strings.Join(tc.approvers, "+")
+		if len(tc.approvers) == 0 {
+			// Nobody approved: C4 denies too, whatever the agent rules say.
+			tc.deny = maps.Clone(tc.deny)
+			if tc.deny == nil {
+				tc.deny = map[string][]string{}
+			}
+			tc.deny["C4"] = []string{"0 distinct named approver(s)"}
+		}
 		t.Run(name, func(t *testing.T) {
 			qa, prod := load(t, tc.fixture)
 			if tc.edit != nil {
@@ -125,7 +136,7 @@ func TestPolicyScenarios(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, r := range d.Reasons {
-				if !slices.Contains(agentControls, r.Control) {
+				if !slices.Contains(agentControls, r.Control) && tc.deny[r.Control] == nil {
 					t.Errorf("unexpected %s deny: %s", r.Control, r.Message)
 				}
 			}
@@ -180,7 +191,7 @@ func expect(t *testing.T, kind string, reasons []policy.Reason, want map[string]
 }
 
 func TestPolicyManifestsRequiredButMissing(t *testing.T) {
-	d, err := loadEngine(t).Evaluate(context.Background(), evidence(nil, nil))
+	d, err := loadEngine(t).Evaluate(context.Background(), evidence(nil, []string{"alice"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +261,7 @@ func TestShippedAgentParams(t *testing.T) {
 		t.Fatal(err)
 	}
 	qa, prod := load(t, "same")
-	d, err := e.Evaluate(context.Background(), evidence(manifest.Diff(qa, prod, manifest.Promote), nil))
+	d, err := e.Evaluate(context.Background(), evidence(manifest.Diff(qa, prod, manifest.Promote), []string{"alice"}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/airlock-dev/airlock/internal/fault"
 	"github.com/airlock-dev/airlock/internal/policy"
+	"github.com/airlock-dev/airlock/internal/testsvc"
 	"github.com/airlock-dev/airlock/policies"
 )
 
@@ -18,6 +19,7 @@ var defaults = policy.Source{Name: "policies", FS: policies.FS}
 // goodInput passes the default identity and revocation rules.
 func goodInput() map[string]any {
 	return map[string]any{
+		"approvals": testsvc.Approvals("release-manager"),
 		"revocation": map[string]any{
 			"declared": "none", "credentials": []any{}, "production_identity": map[string]any{"client_id": "prod"},
 			"identity_reuse": false, "identity_reuse_with": []any{}, "shared_issuer": false, "shared_issuer_with": []any{},
