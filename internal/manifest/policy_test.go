@@ -41,7 +41,7 @@ func evidence(agent any, approvers []string) map[string]any {
 		"identity": map[string]any{"verified": true, "claims": map[string]any{
 			"environment": "production", "ref": "refs/heads/main", "runner_environment": "github-hosted",
 		}},
-		"request":   map[string]any{"environment": "production", "allowed_refs": []string{"refs/heads/main"}, "manifests_required": true},
+		"request": map[string]any{"environment": "production", "allowed_refs": []string{"refs/heads/main"}, "manifests_required": true},
 		// C4 passes with at least one approver; the agent rules count the same list.
 		"approvals": testsvc.Approvals(approvers...),
 		// Revocation evidence that passes C2/C3, so only agent rules decide.
