@@ -672,7 +672,7 @@ func TestGateApprovalAPICalls(t *testing.T) {
 	if !maps.Equal(counts, want) {
 		t.Errorf("REST calls: expected %v, got %v", want, counts)
 	}
-	t.Logf("approval evidence: %d REST calls (gate total %d)", len(want)-1, len(r.sim.Requests()))
+	t.Logf("approval evidence: %d REST calls; the whole gate run: %d requests to the simulator (REST and OIDC)", len(want)-1, len(r.sim.Requests()))
 }
 
 func TestGatePullRequestMode(t *testing.T) {
