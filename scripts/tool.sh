@@ -16,7 +16,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TOOLS=${AIRLOCK_TOOLS:-$REPO/.cache/tools}
 
 usage() {
-	echo "usage: scripts/tool.sh TOOL   (tools: hydra)" >&2
+	echo "usage: scripts/tool.sh TOOL   (tools: hydra fulcio timestamp-server cosign)" >&2
 	exit 2
 }
 
@@ -56,6 +56,20 @@ hydra)
 	# in-memory database (DSN=memory), which needs CGO and gcc.
 	build_go_tool hydra v2.3.0 tools/hydra github.com/ory/hydra/v2 1 sqlite,sqlite_omit_load_extension \
 		"-X github.com/ory/hydra/v2/driver/config.Version=v2.3.0"
+	;;
+fulcio)
+	# Keyless signing end to end: Fulcio issues the certificate for the
+	# OIDC token; versions must match tools/fulcio/go.mod and internal/testsvc.
+	build_go_tool fulcio v1.8.8 tools/fulcio github.com/sigstore/fulcio 0 ""
+	;;
+timestamp-server)
+	# RFC 3161 timestamps; v2.1.3 is the newest that builds on Go 1.26.
+	build_go_tool timestamp-server v2.1.3 tools/timestamp-server \
+		github.com/sigstore/timestamp-authority/v2/cmd/timestamp-server 0 ""
+	;;
+cosign)
+	# The independent verifier of airlock's bundles.
+	build_go_tool cosign v3.1.3 tools/cosign github.com/sigstore/cosign/v3/cmd/cosign 0 "" "-s -w"
 	;;
 *)
 	echo "scripts/tool.sh: unknown tool \"$1\"" >&2
