@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -380,9 +381,12 @@ func TestContractKnownExampleValues(t *testing.T) {
 // a QA GitHub token alive?) came after the description was trimmed; their
 // shapes follow GitHub's docs ("content-file", "rate-limit-overview"). So do
 // pulls/get and pulls/list-reviews (promotion-PR mode: "pull-request",
-// "pull-request-review"), which the trimmed description does not carry.
+// "pull-request-review"), which the trimmed description does not carry, and
+// repos/list-releases (finding a draft release) and repos/delete-release-asset
+// (replacing this run attempt's own asset).
 var simRoutesOutsideDescription = map[string]bool{
 	"repos/get": true, "repos/get-content": true, "rate-limit/get": true, "pulls/get": true, "pulls/list-reviews": true,
+	"repos/list-releases": true, "repos/delete-release-asset": true,
 }
 
 // TestContractSimulatorMatchesSchemas fetches every REST operation the
@@ -403,10 +407,11 @@ func TestContractSimulatorMatchesSchemas(t *testing.T) {
 		"owner": "octo", "repo": "repo", "environment_name": "production", "run_id": strconv.FormatInt(runID, 10),
 		"org": "octo", "team_slug": githubsim.DefaultTeam, "username": githubsim.DefaultApprover,
 	}
+	maps.Copy(params, seedReleases(t, sim, "octo", "repo")) // releases_test.go
 
 	checked := 0
 	for _, rt := range sim.Routes() {
-		if rt.OperationID == "" {
+		if rt.OperationID == "" || rt.Method != http.MethodGet { // writes: releases_test.go
 			continue
 		}
 		var op *specOp

@@ -57,6 +57,7 @@ type Client struct {
 	sleep   func(context.Context, time.Duration) error
 	maxWait time.Duration
 	maxBody int64
+	upload  *url.URL // releases.go
 }
 
 // Option configures New.
@@ -232,6 +233,14 @@ func (e *ForbiddenError) Error() string { return e.msg }
 type op struct {
 	resource   string
 	permission string
+	method     string // "" is GET
+}
+
+func (o op) verb() string {
+	if o.method == "" {
+		return "get"
+	}
+	return strings.ToLower(o.method)
 }
 
 // segment escapes one path segment; "." and ".." would be resolved away by
@@ -324,7 +333,7 @@ func (c *Client) attempt(ctx context.Context, o op, ref string, n int) (body []b
 func (c *Client) classify(resp *http.Response, body []byte, o op, n int) (time.Duration, error) {
 	msg := errorMessage(resp, body)
 	status := resp.StatusCode
-	base := fmt.Sprintf("get %s: HTTP %d %q", o.resource, status, msg)
+	base := fmt.Sprintf("%s %s: HTTP %d %q", o.verb(), o.resource, status, msg)
 	if id := resp.Header.Get("X-GitHub-Request-Id"); id != "" {
 		base += " (request id " + truncate(id, 64) + ")"
 	}

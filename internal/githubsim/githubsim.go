@@ -181,6 +181,7 @@ type Server struct {
 	jobToken string
 
 	mu            sync.Mutex
+	releases      map[string]*releaseState // by repoKey; releases.go
 	tokens        map[string]*tokenState
 	faults        map[string][]*Fault
 	log           []Request

@@ -449,7 +449,7 @@ func TestInjectFaultUnknownRoutePanics(t *testing.T) {
 
 func TestUnimplemented(t *testing.T) {
 	s := newSim(t)
-	for _, u := range []string{s.APIURL() + "/repos/o/r/releases/tags/v1", s.URL() + "/nothing"} {
+	for _, u := range []string{s.APIURL() + "/repos/o/r/check-runs/1", s.URL() + "/nothing"} {
 		r := get(t, u, "Bearer "+s.JobToken())
 		if r.status != http.StatusNotImplemented {
 			t.Errorf("%s: expected 501, got %d", u, r.status)

@@ -26,6 +26,7 @@ func (s *Server) registerREST() {
 	s.rest("GET /orgs/{org}/teams/{team_slug}/memberships/{username}", "teams/get-membership-for-user-in-org", "members:read", s.getTeamMembership)
 	s.rest("GET /repos/{owner}/{repo}/pulls/{pull_number}", "pulls/get", "pull-requests:read", s.getPull)
 	s.rest("GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews", "pulls/list-reviews", "pull-requests:read", s.listReviews)
+	s.registerReleases()
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
