@@ -458,7 +458,7 @@ func TestUnimplemented(t *testing.T) {
 		ghError(t, r)
 	}
 	un := s.Unimplemented()
-	if len(un) != 2 || un[0].Path != "/api/v3/repos/o/r/releases/tags/v1" || un[0].Status != 501 || !un[0].HasAuth {
+	if len(un) != 2 || un[0].Path != "/api/v3/repos/o/r/check-runs/1" || un[0].Status != 501 || !un[0].HasAuth {
 		t.Errorf("Unimplemented: got %+v", un)
 	}
 	if len(s.Requests()) != 0 {
