@@ -148,12 +148,20 @@ func gateMain(ctx context.Context, runner *actionio.Runner, getenv func(string) 
 	if err != nil {
 		return err
 	}
-	return emit(runner, res, outDir, stdio)
+	ac, err := attestConfig(runner, getenv, engine, outDir) // attest.go
+	if err != nil {
+		return err
+	}
+	attestOutputs, attestErr := runAttest(ctx, runner, cfg, ac, res)
+	if err := emit(runner, res, outDir, stdio, attestOutputs...); err != nil && attestErr == nil {
+		return err
+	}
+	return attestErr // "decision made but not attested" is never exit 0 (nor 1)
 }
 
 // emit writes the decision everywhere a workflow or a person reads it, then
 // returns the deny (if any) so the exit code follows the decision.
-func emit(runner *actionio.Runner, res *gate.Result, outDir string, stdio Stdio) error {
+func emit(runner *actionio.Runner, res *gate.Result, outDir string, stdio Stdio, extra ...actionio.Output) error {
 	dir, err := os.MkdirTemp(outDir, "airlock-")
 	if err != nil {
 		return fault.Operationalf("create output directory in %s: %w", outDir, err)
@@ -170,13 +178,13 @@ func emit(runner *actionio.Runner, res *gate.Result, outDir string, stdio Stdio)
 	if err != nil {
 		return fault.Operationalf("encode reasons: %w", err)
 	}
-	if err := runner.SetOutputs(
-		actionio.Output{Name: "decision", Value: res.Decision.Verdict()},
-		actionio.Output{Name: "reasons", Value: string(reasons)},
-		actionio.Output{Name: "evidence-path", Value: evidencePath},
-		actionio.Output{Name: "decision-path", Value: decisionPath},
-		actionio.Output{Name: "policy-digest", Value: res.Decision.PolicyDigest},
-	); err != nil {
+	if err := runner.SetOutputs(append([]actionio.Output{
+		{Name: "decision", Value: res.Decision.Verdict()},
+		{Name: "reasons", Value: string(reasons)},
+		{Name: "evidence-path", Value: evidencePath},
+		{Name: "decision-path", Value: decisionPath},
+		{Name: "policy-digest", Value: res.Decision.PolicyDigest},
+	}, extra...)...); err != nil {
 		return err
 	}
 	var summary strings.Builder

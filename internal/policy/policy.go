@@ -43,6 +43,7 @@ type Engine struct {
 	prepared rego.PreparedEvalQuery
 	digest   string
 	sources  []string
+	params   map[string]any
 }
 
 type loaded struct {
@@ -76,7 +77,7 @@ func Load(ctx context.Context, sources ...Source) (*Engine, error) {
 	for _, s := range sources {
 		names = append(names, s.Name)
 	}
-	return &Engine{prepared: prepared, digest: digest(l.raw), sources: names}, nil
+	return &Engine{prepared: prepared, digest: digest(l.raw), sources: names, params: l.params}, nil
 }
 
 func load(sources []Source, withTests bool) (*loaded, error) {
@@ -197,6 +198,17 @@ func describeASTErrors(err error) error {
 
 // Digest identifies the exact policy set: "sha256:HEX".
 func (e *Engine) Digest() string { return e.digest }
+
+// Param returns data.airlock.params.<topic>.<key> as loaded (JSON types),
+// for limits Go enforces outside Rego (the decision TTL cap).
+func (e *Engine) Param(topic, key string) (any, bool) {
+	m, ok := e.params[topic].(map[string]any)
+	if !ok {
+		return nil, false
+	}
+	v, ok := m[key]
+	return v, ok
+}
 
 // Sources names the policy sources in load order.
 func (e *Engine) Sources() []string { return slices.Clone(e.sources) }

@@ -1,0 +1,131 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/airlock-dev/airlock/internal/actionio"
+	"github.com/airlock-dev/airlock/internal/attest"
+	"github.com/airlock-dev/airlock/internal/fault"
+	"github.com/airlock-dev/airlock/internal/gate"
+	"github.com/airlock-dev/airlock/internal/policy"
+)
+
+// defaultSigningKeyEnv is the variable the key signer reads its PEM from.
+const defaultSigningKeyEnv = "AIRLOCK_SIGNING_KEY"
+
+// attestConfig reads the attestation inputs. An empty `signer` (the CLI run
+// outside the action, where action.yml's default `sigstore` is not applied)
+// means no attestation; the outputs then say so.
+func attestConfig(r *actionio.Runner, getenv func(string) string, engine *policy.Engine, outDir string) (gate.AttestConfig, error) {
+	ac := gate.AttestConfig{
+		Signer:     orDefault(r.Input("signer"), gate.SignerNone),
+		Subjects:   listInput(r.Input("subjects")),
+		ReleaseTag: strings.TrimPrefix(r.Input("release-tag"), "refs/tags/"),
+		Services: attest.Services{
+			FulcioURL: r.Input("fulcio-url"), RekorURL: r.Input("rekor-url"), TSAURL: r.Input("tsa-url"),
+		},
+		Log:       orDefault(r.Input("transparency-log"), gate.LogAuto),
+		ServerURL: orDefault(getenv("GITHUB_SERVER_URL"), "https://github.com"),
+		Version:   Version,
+	}
+	if ac.Signer == gate.SignerNone {
+		return ac, nil
+	}
+	var err error
+	if ac.AttestDeny, err = boolInput(r, "attest-deny", false); err != nil {
+		return ac, err
+	}
+	if ac.PublishAttestation, err = boolInput(r, "publish-attestation", true); err != nil {
+		return ac, err
+	}
+	if t := r.Input("decision-ttl"); t != "" {
+		if ac.TTL, err = time.ParseDuration(t); err != nil || ac.TTL <= 0 {
+			return ac, fault.Configf("input decision-ttl: %q is not a positive duration", t)
+		}
+	}
+	max, err := maxDecisionTTL(engine)
+	if err != nil {
+		return ac, err
+	}
+	ac.MaxTTL = max
+	if p := r.Input("trusted-root"); p != "" {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return ac, fault.Configf("input trusted-root: %w", err)
+		}
+		ac.TrustedRootJSON = b
+	}
+	if ac.Signer == gate.SignerKey {
+		name := orDefault(r.Input("signing-key-env"), defaultSigningKeyEnv)
+		key := getenv(name)
+		if key == "" {
+			return ac, fault.Configf("signer key: environment variable %s is empty", name)
+		}
+		r.Mask(key)
+		ac.KeyPEM = []byte(key)
+	}
+	dir, err := os.MkdirTemp(outDir, "airlock-attest-")
+	if err != nil {
+		return ac, fault.Operationalf("create attestation directory in %s: %w", outDir, err)
+	}
+	ac.OutDir = dir
+	return ac, ac.Validate()
+}
+
+// maxDecisionTTL reads data.airlock.params.attest.max_decision_ttl_seconds.
+func maxDecisionTTL(engine *policy.Engine) (time.Duration, error) {
+	v, ok := engine.Param("attest", "max_decision_ttl_seconds")
+	n, isNum := v.(float64)
+	if !ok || !isNum || n <= 0 || n != float64(int64(n)) {
+		return 0, fault.Configf("policy param attest.max_decision_ttl_seconds: expected a positive whole number, got %v", v)
+	}
+	return time.Duration(n) * time.Second, nil
+}
+
+// runAttest signs and publishes the decision. It returns the outputs to set
+// even on failure, so a workflow sees what was written.
+func runAttest(ctx context.Context, runner *actionio.Runner, cfg gate.Config, ac gate.AttestConfig, res *gate.Result) ([]actionio.Output, error) {
+	if ac.Signer == gate.SignerNone {
+		return nil, nil
+	}
+	att, err := gate.Attest(ctx, cfg, ac, res, gate.AttestDeps{HTTPClient: httpClient(), Now: time.Now, Mask: runner.Mask})
+	if err != nil {
+		return []actionio.Output{{Name: "attested", Value: "false"}}, err
+	}
+	out := []actionio.Output{
+		{Name: "attested", Value: strconv.FormatBool(att.Skipped == "")},
+		{Name: "bundle-path", Value: att.BundlePath},
+		{Name: "attestation-id", Value: idString(att.AttestationID)},
+		{Name: "attestation-url", Value: att.AttestationURL},
+	}
+	summary := "\n### Attestation (C12)\n\n"
+	switch {
+	case att.Skipped != "":
+		summary += "Not signed: " + att.Skipped + ".\n"
+		runner.Warning("airlock C12", "decision not signed: "+att.Skipped)
+	case att.Published:
+		summary += fmt.Sprintf("Signed and published as `%s`", att.AssetName)
+		if att.AttestationURL != "" {
+			summary += " · " + att.AttestationURL
+		}
+		summary += ".\n"
+	default:
+		summary += fmt.Sprintf("Signed and written to `%s`; not published (a deny is uploaded only with `attest-deny: true`).\n", att.AssetName)
+	}
+	if err := runner.AppendSummary(summary); err != nil {
+		return out, err
+	}
+	return out, nil
+}
+
+func idString(id int64) string {
+	if id == 0 {
+		return ""
+	}
+	return strconv.FormatInt(id, 10)
+}

@@ -1,0 +1,447 @@
+package gate
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/airlock-dev/airlock/internal/attest"
+	"github.com/airlock-dev/airlock/internal/fault"
+	"github.com/airlock-dev/airlock/internal/ghapi"
+	"github.com/airlock-dev/airlock/internal/identity"
+)
+
+// Signer kinds (input signer).
+const (
+	SignerNone     = "none"
+	SignerSigstore = "sigstore"
+	SignerKey      = "key"
+)
+
+// Where the signature's time comes from (input transparency-log).
+const (
+	LogAuto  = "auto"  // public repositories: Rekor; private and internal: a timestamp authority
+	LogRekor = "rekor" // a Rekor entry
+	LogTSA   = "tsa"   // an RFC 3161 timestamp
+)
+
+// Public-good Sigstore, and GitHub's Sigstore instance for private
+// repositories (as actions/attest uses them).
+var (
+	PublicGoodServices = attest.Services{FulcioURL: "https://fulcio.sigstore.dev", RekorURL: "https://rekor.sigstore.dev"}
+	GitHubServices     = attest.Services{FulcioURL: "https://fulcio.githubapp.com", TSAURL: "https://timestamp.githubapp.com/api/v1/timestamp"}
+)
+
+// ResolveServices fills the services the configuration leaves empty: a
+// public repository signs with public-good Sigstore and a Rekor entry,
+// others with GitHub's instance and a timestamp, unless Log says otherwise.
+func ResolveServices(ac AttestConfig, visibility string) (attest.Services, error) {
+	mode := ac.Log
+	if mode == "" || mode == LogAuto {
+		mode = LogTSA
+		if visibility == "public" {
+			mode = LogRekor
+		}
+	}
+	def := GitHubServices
+	if visibility == "public" {
+		def = PublicGoodServices
+	}
+	s := ac.Services
+	if s.FulcioURL == "" {
+		s.FulcioURL = def.FulcioURL
+	}
+	switch mode {
+	case LogRekor:
+		if s.RekorURL == "" {
+			s.RekorURL = PublicGoodServices.RekorURL
+		}
+		s.TSAURL = ""
+	case LogTSA:
+		if s.TSAURL == "" {
+			s.TSAURL = GitHubServices.TSAURL
+		}
+		s.RekorURL = ""
+	default:
+		return s, fault.Configf("input transparency-log: %q: expected auto, rekor or tsa", ac.Log)
+	}
+	return s, nil
+}
+
+// DefaultDecisionTTL is how long a decision is valid unless the workflow
+// asks for less (policy caps it).
+const DefaultDecisionTTL = time.Hour
+
+// SigstoreAudience is the audience Fulcio accepts.
+const SigstoreAudience = "sigstore"
+
+// TrustedRootAsset is the release asset name of the trusted root.
+const TrustedRootAsset = "trusted_root.json"
+
+// AttestConfig is how the decision is signed and where it is published.
+type AttestConfig struct {
+	Signer string
+	// TTL is the requested validity; 0 means DefaultDecisionTTL. MaxTTL
+	// (from policy) caps it.
+	TTL    time.Duration
+	MaxTTL time.Duration
+	// Subjects are globs over the release's asset names; empty: the commit.
+	Subjects   []string
+	ReleaseTag string
+	AttestDeny bool
+	// Services and TrustedRootJSON configure keyless signing. Empty URLs
+	// are chosen by Log and the repository's visibility (ResolveServices).
+	Services        attest.Services
+	Log             string // LogAuto, LogRekor, LogTSA
+	TrustedRootJSON []byte
+	// KeyPEM is the key signer's private key (a secret).
+	KeyPEM []byte
+	// PublishAttestation posts the bundle to the attestations API.
+	PublishAttestation bool
+	UploadURL          string
+	ServerURL          string
+	OutDir             string
+	Version            string
+}
+
+// AttestDeps are the side effects of the attestation step.
+type AttestDeps struct {
+	HTTPClient *http.Client
+	Now        func() time.Time
+	Mask       func(string)
+	Retry      attest.Retry
+}
+
+// Attestation is what the step produced.
+type Attestation struct {
+	BundlePath      string
+	TrustedRootPath string
+	AssetName       string
+	Published       bool
+	AttestationID   int64
+	AttestationURL  string
+	Predicate       *attest.Predicate
+	// Skipped says why nothing was signed (empty when signed).
+	Skipped string
+}
+
+// Validate rejects an attestation configuration that cannot work.
+func (a AttestConfig) Validate() error {
+	switch a.Signer {
+	case SignerNone:
+		return nil
+	case SignerSigstore:
+		if len(a.TrustedRootJSON) == 0 {
+			return fault.Configf("input trusted-root: signer sigstore needs a trusted root file (TUF is not supported yet)")
+		}
+		if _, err := ResolveServices(a, ""); err != nil {
+			return err
+		}
+	case SignerKey:
+		if len(a.KeyPEM) == 0 {
+			return fault.Configf("signer key: the private key variable is empty")
+		}
+	default:
+		return fault.Configf("input signer: %q: expected sigstore, key or none", a.Signer)
+	}
+	if a.TTL < 0 {
+		return fault.Configf("input decision-ttl: expected > 0, got %s", a.TTL)
+	}
+	if a.MaxTTL <= 0 {
+		return fault.Configf("policy param attest.max_decision_ttl_seconds: expected > 0")
+	}
+	if len(a.Subjects) > 0 && a.ReleaseTag == "" {
+		return fault.Configf("input subjects: release asset globs need input release-tag")
+	}
+	for _, g := range a.Subjects {
+		if _, err := path.Match(g, ""); err != nil {
+			return fault.Configf("input subjects: %q: %w", g, err)
+		}
+	}
+	if a.OutDir == "" {
+		return fault.Configf("attestation: no output directory")
+	}
+	return nil
+}
+
+// Attest signs the decision in res, verifies the bundle, writes it to
+// OutDir and publishes it (allow always; deny only with AttestDeny). Any
+// failure after the decision is an error: "decision made but not attested"
+// never ends in exit 0.
+func Attest(ctx context.Context, cfg Config, ac AttestConfig, res *Result, deps AttestDeps) (*Attestation, error) {
+	if ac.Signer == SignerNone || ac.Signer == "" {
+		return &Attestation{Skipped: "signer is none"}, nil
+	}
+	if err := ac.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.HTTPClient == nil || deps.Now == nil {
+		return nil, fault.Configf("attest: HTTPClient and Now are required")
+	}
+	mask := deps.Mask
+	if mask == nil {
+		mask = func(string) {}
+	}
+	verdict := res.Decision.Verdict()
+	claims, _ := res.Evidence.Identity.Claims.(*identity.Claims)
+	if claims == nil || !res.Evidence.Identity.Verified {
+		// Nothing verified names the run: there is no identity to sign as
+		// or to name the subject by. The deny stands, unsigned.
+		return &Attestation{Skipped: "the run's identity did not verify, so there is no identity to sign the deny as"}, nil
+	}
+	fail := func(err error) (*Attestation, error) {
+		if fault.KindOf(err) == fault.KindConfig || fault.KindOf(err) == fault.KindUsage {
+			return nil, err
+		}
+		return nil, fault.Operationalf("decision %s made but not attested: %w", verdict, err)
+	}
+
+	owner, repo, ok := strings.Cut(claims.Repository, "/")
+	if !ok {
+		return nil, fault.Operationalf("attest: verified repository claim %q is not owner/name", claims.Repository)
+	}
+	var gh *ghapi.Client
+	var release *ghapi.Release
+	var assets []ghapi.Asset
+	if ac.ReleaseTag != "" {
+		var opts []ghapi.Option
+		if ac.UploadURL != "" {
+			opts = append(opts, ghapi.WithUploadURL(ac.UploadURL))
+		}
+		c, err := ghapi.New(cfg.APIURL, cfg.GitHubToken, deps.HTTPClient, opts...)
+		if err != nil {
+			return nil, err
+		}
+		gh = c
+		if release, err = gh.ReleaseByTag(ctx, owner, repo, ac.ReleaseTag); err != nil {
+			return fail(fmt.Errorf("find the release: %w", err))
+		}
+		if release.Immutable && !release.Draft {
+			return nil, fault.Configf("release %s of %s is published and immutable: its assets cannot change. Attach the decision before publishing: create the release as a draft, run airlock, then publish", ac.ReleaseTag, claims.Repository)
+		}
+		if assets, err = gh.ReleaseAssets(ctx, owner, repo, release.ID); err != nil {
+			return fail(err)
+		}
+	}
+	subjects, err := subjectsFor(ac, claims, assets)
+	if err != nil {
+		return nil, err
+	}
+
+	ttl := ac.TTL
+	if ttl == 0 {
+		ttl = DefaultDecisionTTL
+	}
+	ttl = min(ttl, ac.MaxTTL)
+	validity, err := attest.NewValidity(deps.Now(), ttl)
+	if err != nil {
+		return nil, fault.Config(err)
+	}
+	pred := attest.NewPredicate(res.Evidence, res.Decision, claims, ac.Version, validity)
+	statement, err := attest.NewStatement(subjects, pred)
+	if err != nil {
+		return nil, fault.Operational(err)
+	}
+
+	signer, err := newSigner(ctx, cfg, ac, deps, claims, mask)
+	if err != nil {
+		return fail(err)
+	}
+	signed, err := signer.Sign(ctx, statement)
+	if err != nil {
+		return fail(err)
+	}
+	exp := signer.Expectation()
+	verified, err := attest.Verify(signed, exp, verdict)
+	if err != nil {
+		return fail(err)
+	}
+
+	out := &Attestation{Predicate: verified, AssetName: assetName(claims, res.Evidence.Request.Environment)}
+	out.BundlePath = filepath.Join(ac.OutDir, out.AssetName)
+	if err := os.WriteFile(out.BundlePath, append(signed.Bundle, '\n'), 0o644); err != nil {
+		return fail(fmt.Errorf("write %s: %w", out.BundlePath, err))
+	}
+	if len(exp.TrustedRootJSON) > 0 {
+		out.TrustedRootPath = filepath.Join(ac.OutDir, TrustedRootAsset)
+		if err := os.WriteFile(out.TrustedRootPath, exp.TrustedRootJSON, 0o644); err != nil {
+			return fail(fmt.Errorf("write %s: %w", out.TrustedRootPath, err))
+		}
+	}
+
+	publish := res.Decision.Allow || ac.AttestDeny
+	if release != nil {
+		if publish {
+			if err := replaceAsset(ctx, gh, owner, repo, release.ID, assets, out.AssetName, signed.Bundle); err != nil {
+				return fail(err)
+			}
+			if len(exp.TrustedRootJSON) > 0 {
+				if err := uploadTrustedRoot(ctx, gh, owner, repo, release.ID, assets, exp.TrustedRootJSON); err != nil {
+					return fail(err)
+				}
+			}
+			out.Published = true
+		} else if err := removeOwn(ctx, gh, owner, repo, assets, out.AssetName); err != nil {
+			// A deny of this attempt must not leave an earlier allow of the
+			// same attempt on the release.
+			return fail(err)
+		}
+	}
+	if publish && ac.PublishAttestation {
+		if gh == nil {
+			if gh, err = ghapi.New(cfg.APIURL, cfg.GitHubToken, deps.HTTPClient); err != nil {
+				return nil, err
+			}
+		}
+		id, err := gh.CreateAttestation(ctx, owner, repo, signed.Bundle)
+		if err != nil {
+			return fail(fmt.Errorf("store in the attestations API: %w", err))
+		}
+		out.AttestationID = id
+		if ac.ServerURL != "" {
+			out.AttestationURL = strings.TrimSuffix(ac.ServerURL, "/") + "/" + claims.Repository + "/attestations/" + strconv.FormatInt(id, 10)
+		}
+		out.Published = true
+	}
+	return out, nil
+}
+
+func newSigner(ctx context.Context, cfg Config, ac AttestConfig, deps AttestDeps, claims *identity.Claims, mask func(string)) (attest.Signer, error) {
+	switch ac.Signer {
+	case SignerKey:
+		return attest.NewKeySigner(attest.KeyConfig{
+			PrivateKeyPEM: ac.KeyPEM, TSAURL: ac.Services.TSAURL, TrustedRootJSON: ac.TrustedRootJSON,
+			HTTPClient: deps.HTTPClient, Retry: deps.Retry, Now: deps.Now,
+		})
+	default:
+		services, err := ResolveServices(ac, claims.RepositoryVisibility)
+		if err != nil {
+			return nil, err
+		}
+		tok, err := identity.Fetch(ctx, deps.HTTPClient, cfg.TokenRequestURL, cfg.TokenRequestToken, SigstoreAudience)
+		if err != nil {
+			return nil, fmt.Errorf("request the signing token: %w", err)
+		}
+		mask(tok)
+		return attest.NewKeylessSigner(attest.KeylessConfig{
+			Services: services, IDToken: tok, TrustedRootJSON: ac.TrustedRootJSON,
+			// Fulcio's github-workflow type names the job's workflow.
+			SAN: "https://github.com/" + claims.JobWorkflowRef, Issuer: claims.Issuer,
+			HTTPClient: deps.HTTPClient, Retry: deps.Retry, Now: deps.Now,
+		})
+	}
+}
+
+var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// assetName is unique per run attempt and environment, and carries no
+// verdict: a re-run of the same attempt replaces its own asset whatever it
+// decided.
+func assetName(c *identity.Claims, env string) string {
+	name := fmt.Sprintf("airlock-decision-%s-%s-%s", env, c.RunID, c.RunAttempt)
+	return unsafeName.ReplaceAllString(name, "_") + ".sigstore.json"
+}
+
+func subjectsFor(ac AttestConfig, c *identity.Claims, assets []ghapi.Asset) ([]attest.Subject, error) {
+	if len(ac.Subjects) == 0 {
+		name := c.Repository + "@" + c.Ref
+		if ac.ReleaseTag != "" {
+			name = c.Repository + "@refs/tags/" + ac.ReleaseTag
+		}
+		return []attest.Subject{{Name: name, Digest: map[string]string{"gitCommit": c.SHA}}}, nil
+	}
+	var out []attest.Subject
+	for _, a := range assets {
+		if strings.HasSuffix(a.Name, ".sigstore.json") || a.Name == TrustedRootAsset {
+			continue
+		}
+		for _, g := range ac.Subjects {
+			if ok, _ := path.Match(g, a.Name); !ok {
+				continue
+			}
+			alg, hexd, ok := strings.Cut(a.Digest, ":")
+			if !ok || alg != "sha256" {
+				return nil, fault.Operationalf("subjects: release asset %q has no sha256 digest (GitHub reported %q)", a.Name, a.Digest)
+			}
+			out = append(out, attest.Subject{Name: a.Name, Digest: map[string]string{"sha256": hexd}})
+			break
+		}
+	}
+	if len(out) == 0 {
+		return nil, fault.Configf("subjects: no asset of release %s matches %q", ac.ReleaseTag, ac.Subjects)
+	}
+	return out, nil
+}
+
+// replaceAsset uploads name, replacing an asset of the same name (this run
+// attempt's own, by construction of the name); it never touches others.
+func replaceAsset(ctx context.Context, gh *ghapi.Client, owner, repo string, releaseID int64, assets []ghapi.Asset, name string, data []byte) error {
+	if err := removeOwn(ctx, gh, owner, repo, assets, name); err != nil {
+		return err
+	}
+	_, err := gh.UploadReleaseAsset(ctx, owner, repo, releaseID, name, "application/json", data)
+	var exists *ghapi.AlreadyExistsError
+	if errors.As(err, &exists) {
+		// Raced with ourselves (a retried upload that had landed).
+		now, lerr := gh.ReleaseAssets(ctx, owner, repo, releaseID)
+		if lerr != nil {
+			return lerr
+		}
+		if err := removeOwn(ctx, gh, owner, repo, now, name); err != nil {
+			return err
+		}
+		_, err = gh.UploadReleaseAsset(ctx, owner, repo, releaseID, name, "application/json", data)
+	}
+	if err != nil {
+		return fmt.Errorf("upload %s: %w", name, err)
+	}
+	return nil
+}
+
+func removeOwn(ctx context.Context, gh *ghapi.Client, owner, repo string, assets []ghapi.Asset, name string) error {
+	for _, a := range assets {
+		if a.Name == name {
+			if err := gh.DeleteReleaseAsset(ctx, owner, repo, a.ID); err != nil {
+				return fmt.Errorf("replace %s: %w", name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// uploadTrustedRoot attaches the trusted root once: an identical one
+// already there is kept; a different one (a rotation) gets its own name.
+func uploadTrustedRoot(ctx context.Context, gh *ghapi.Client, owner, repo string, releaseID int64, assets []ghapi.Asset, root []byte) error {
+	sum := sha256.Sum256(root)
+	digest := "sha256:" + hex.EncodeToString(sum[:])
+	name := TrustedRootAsset
+	for _, a := range assets {
+		if a.Digest == digest {
+			return nil
+		}
+		if a.Name == name {
+			name = "trusted_root-" + hex.EncodeToString(sum[:6]) + ".json"
+		}
+	}
+	for _, a := range assets {
+		if a.Name == name {
+			return nil
+		}
+	}
+	_, err := gh.UploadReleaseAsset(ctx, owner, repo, releaseID, name, "application/json", root)
+	var exists *ghapi.AlreadyExistsError
+	if err != nil && !errors.As(err, &exists) {
+		return fmt.Errorf("upload %s: %w", name, err)
+	}
+	return nil
+}
