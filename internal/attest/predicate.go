@@ -37,13 +37,13 @@ type Predicate struct {
 	Requirements []policy.Reason        `json:"requirements"`
 	Controls     []policy.ControlResult `json:"controls"`
 	// Frameworks are the frameworks the controls map to (C13).
-	Frameworks []string       `json:"frameworks"`
-	Grants     map[string]any `json:"grants"`
-	Issuer     Issuer         `json:"issuer"`
-	Run        Run            `json:"run"`
-	Policy     PolicyRef      `json:"policy"`
-	Airlock    Tool           `json:"airlock"`
-	Validity   Validity       `json:"validity"`
+	Frameworks []string          `json:"frameworks"`
+	Grants     map[string]any    `json:"grants"`
+	Issuer     Issuer            `json:"issuer"`
+	Run        Run               `json:"run"`
+	Policy     PolicyRef         `json:"policy"`
+	Airlock    Tool              `json:"airlock"`
+	Validity   Validity          `json:"validity"`
 	Evidence   evidence.Evidence `json:"evidence"`
 }
 

@@ -285,7 +285,9 @@ func TestAttestFailuresAreNotSuccess(t *testing.T) {
 		want  []string
 	}{
 		{"fulcio 500", func(r *signedRun) { r.ss.InjectFault(sigstoresim.Fulcio, sigstoresim.Fault{Status: 500}) }, ExitOperational, []string{"not attested", "fulcio", "HTTP 500"}},
-		{"fulcio refuses", func(r *signedRun) { r.ss.InjectFault(sigstoresim.Fulcio, sigstoresim.Fault{Status: 403, Message: "issuer not trusted"}) }, ExitOperational, []string{"fulcio", "refused"}},
+		{"fulcio refuses", func(r *signedRun) {
+			r.ss.InjectFault(sigstoresim.Fulcio, sigstoresim.Fault{Status: 403, Message: "issuer not trusted"})
+		}, ExitOperational, []string{"fulcio", "refused"}},
 		{"tsa 429", func(r *signedRun) { r.ss.InjectFault(sigstoresim.TSA, sigstoresim.Fault{Status: 429, RetryAfter: "0"}) }, ExitOperational, []string{"timestamp authority", "429"}},
 		{"attestations API 500", func(r *signedRun) {
 			r.sim.InjectFault("POST /repos/{owner}/{repo}/attestations", githubsim.Fault{Status: 500})
