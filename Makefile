@@ -4,6 +4,9 @@ TOOLS   ?= $(CURDIR)/.cache/tools
 ACTIONLINT_VERSION := v1.7.12
 ACTIONLINT := $(TOOLS)/actionlint-$(ACTIONLINT_VERSION)/actionlint
 HYDRA   := $(TOOLS)/hydra-v2.3.0/hydra
+FULCIO  := $(TOOLS)/fulcio-v1.8.8/fulcio
+TSA     := $(TOOLS)/timestamp-server-v2.1.3/timestamp-server
+COSIGN  := $(TOOLS)/cosign-v3.1.3/cosign
 export AIRLOCK_TOOLS := $(TOOLS)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
@@ -31,10 +34,19 @@ $(ACTIONLINT):
 	GOBIN=$(dir $@) $(GO) install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
 
 # Real servers the tests start on loopback, built once each (scripts/tool.sh).
-tools: $(HYDRA)
+tools: $(HYDRA) $(FULCIO) $(TSA) $(COSIGN)
 
 $(HYDRA):
 	scripts/tool.sh hydra >/dev/null
+
+# Keyless signing end to end (Fulcio, timestamp-authority) and the
+# independent verifier of airlock's bundles (cosign).
+$(FULCIO):
+	scripts/tool.sh fulcio >/dev/null
+$(TSA):
+	scripts/tool.sh timestamp-server >/dev/null
+$(COSIGN):
+	scripts/tool.sh cosign >/dev/null
 
 lint: $(ACTIONLINT)
 	$(ACTIONLINT) -shellcheck= .github/workflows/*.yml
@@ -47,6 +59,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/policy/ ./internal/identity/ ./internal/manifest/
 	$(GO) test -run '^$$' -bench GateProcess -benchtime 30x ./internal/cli/
 	$(GO) test -run TestHydraConcurrentProbes -v ./internal/revocation/
+	$(GO) test -run '^$$' -bench 'Sign' -benchtime 50x -count 3 ./internal/cli/ ./internal/attest/
 
 clean:
 	rm -rf bin .cache
