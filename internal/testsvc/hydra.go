@@ -1,8 +1,9 @@
 // Package testsvc starts the real third-party servers airlock's tests talk
-// to (Ory Hydra) and small loopback simulators of documented APIs that
-// cannot be built here (Vault's token API), finds the real third-party
-// data under ../shared/realdata, and builds evidence sections other tests
-// feed the default policy with, for tests only.
+// to (Ory Hydra, Fulcio, timestamp-authority; cosign as a verifier) and
+// small loopback simulators of documented APIs that cannot be built here
+// (Vault's token API), finds the real third-party data under
+// ../shared/realdata, and builds evidence sections other tests feed the
+// default policy with, for tests only.
 //
 // Trust boundary: test code only; nothing outside _test.go files may import
 // it. Every server listens on 127.0.0.1 on ports picked at start, and is
