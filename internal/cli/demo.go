@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -56,6 +57,7 @@ const demoApprovers = githubsim.DefaultApprover + ", acme/" + githubsim.DefaultT
 func runDemo(ctx context.Context, args []string, stdio Stdio) error {
 	fs := newFlagSet("demo", stdio)
 	keep := fs.Bool("keep", true, "keep the runner files in the temporary directory")
+	out := fs.String("out", "", "write the signed allow decision, its trusted root and its subject here (default: DIR/attestation in the temporary directory)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -86,6 +88,11 @@ func runDemo(ctx context.Context, args []string, stdio Stdio) error {
 		return fault.Operationalf("demo: %w", err)
 	}
 	fmt.Fprintf(stdio.Out, "policy: the embedded defaults plus %s (allowed scopes for the demo agent)\n", filepath.Join(policyDir, "params", "agent.json"))
+	signing, err := startDemoSigstore(sim, root) // demo_attest.go
+	if err != nil {
+		return err
+	}
+	defer signing.Close()
 
 	scenarios := []demoScenario{
 		{
@@ -152,9 +159,16 @@ func runDemo(ctx context.Context, args []string, stdio Stdio) error {
 			sc.inputs = map[string]string{}
 		}
 		sc.inputs["policy"] = policyDir
+		maps.Copy(sc.inputs, signing.inputs())
 		if err := runDemoScenario(ctx, sim, root, i+1, sc, stdio); err != nil {
 			return err
 		}
+	}
+	if *out == "" {
+		*out = filepath.Join(root, "attestation")
+	}
+	if err := signing.export(sim, *out, stdio); err != nil {
+		return err
 	}
 	fmt.Fprintf(stdio.Out, "\ndemo: all %d decisions were the expected ones (%d denied, then an allow)\n", len(scenarios), len(scenarios)-1)
 	return nil
