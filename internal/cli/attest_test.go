@@ -4,8 +4,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"net/http"
@@ -376,4 +378,51 @@ func TestAttestTTLAndKeySigner(t *testing.T) {
 		t.Error("the key was not masked")
 	}
 	r.checkNoSecrets(t, o, keyPEM, strings.Split(keyPEM, "\n")[1])
+}
+
+// TestDemoExportsSignedAllow: `airlock demo --out DIR` leaves the allowed
+// decision's bundle, its trusted root and its subject, and the bundle is the
+// allow for that subject under that root.
+func TestDemoExportsSignedAllow(t *testing.T) {
+	out := t.TempDir()
+	code, stdout, errs := airlock(t, "", "demo", "--keep=false", "--out", out)
+	if code != ExitAllow {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, errs)
+	}
+	if !strings.Contains(stdout, "cosign verify-blob-attestation --bundle") {
+		t.Errorf("no auditor command in the output:\n%s", stdout)
+	}
+	bundles, _ := filepath.Glob(filepath.Join(out, "*.sigstore.json"))
+	if len(bundles) != 1 {
+		t.Fatalf("bundles in %s: %v", out, bundles)
+	}
+	bundle, _ := os.ReadFile(bundles[0])
+	root, err := os.ReadFile(filepath.Join(out, "trusted_root.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject, err := os.ReadFile(filepath.Join(out, "support-agent-1.2.0.tar.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := readPredicate(t, bundle)
+	if p.Decision != "allow" {
+		t.Errorf("exported decision %q", p.Decision)
+	}
+	st, _ := base64.StdEncoding.DecodeString(jsonField(t, bundle, "dsseEnvelope", "payload"))
+	sum := sha256.Sum256(subject)
+	if !strings.Contains(string(st), hex.EncodeToString(sum[:])) {
+		t.Error("the statement does not name the exported subject's sha256")
+	}
+	s, err := attest.NewKeylessSigner(attest.KeylessConfig{
+		Services: attest.Services{FulcioURL: "http://127.0.0.1:1", TSAURL: "http://127.0.0.1:1"}, IDToken: "a.b.c", TrustedRootJSON: root,
+		SAN: "https://github.com/acme/support-agent/.github/workflows/promote.yml@refs/heads/main", Issuer: p.Issuer.Issuer,
+		HTTPClient: http.DefaultClient, Now: time.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := attest.Verify(&attest.Signed{Bundle: bundle, Statement: st}, s.Expectation(), "allow"); err != nil {
+		t.Errorf("the exported bundle does not verify under the exported root: %v", err)
+	}
 }
