@@ -11,7 +11,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -326,6 +329,58 @@ func TestKeySigner(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "secret-bytes") {
 				t.Error("key bytes leaked into the error")
+			}
+		})
+	}
+}
+
+// TestRekorFaults: the Rekor client goes through the same transport, so its
+// failures are bounded and named. (No Rekor server builds here, so a
+// successful entry is not tested.)
+func TestRekorFaults(t *testing.T) {
+	w := newWorld(t)
+	tests := []struct {
+		name     string
+		status   int
+		want     []string
+		requests int
+	}{
+		{"rekor 503", 503, []string{"rekor", "HTTP 503", "3 attempts"}, 3},
+		{"rekor 429", 429, []string{"rekor", "HTTP 429"}, 3},
+		{"rekor refuses", 400, []string{"rekor", "HTTP 400", "refused"}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var n atomic.Int32
+			rekor := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
+				n.Add(1)
+				rw.Header().Set("Content-Type", "application/json")
+				rw.WriteHeader(tt.status)
+				_, _ = rw.Write([]byte(`{"code":` + strconv.Itoa(tt.status) + `,"message":"rekor says no"}`))
+			}))
+			defer rekor.Close()
+			root, err := w.ss.TrustedRootWithRekorJSON(rekor.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := w.keyless(t, func(c *attest.KeylessConfig) {
+				c.Services = attest.Services{FulcioURL: w.ss.FulcioURL(), RekorURL: rekor.URL}
+				c.TrustedRootJSON = root
+			})
+			if e := s.Expectation(); e.TlogEntries != 1 || e.Timestamps != 0 {
+				t.Errorf("expectation %+v", e)
+			}
+			_, err = s.Sign(t.Context(), sampleStatement(t, true))
+			if err == nil {
+				t.Fatal("signed without Rekor")
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not mention %q", err, want)
+				}
+			}
+			if got := int(n.Load()); got != tt.requests {
+				t.Errorf("%d requests to rekor, expected %d", got, tt.requests)
 			}
 		})
 	}

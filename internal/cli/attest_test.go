@@ -426,3 +426,23 @@ func TestDemoExportsSignedAllow(t *testing.T) {
 		t.Errorf("the exported bundle does not verify under the exported root: %v", err)
 	}
 }
+
+// TestAttestUnverifiedDeny: when the run's token does not verify there is no
+// identity to sign as; the deny stands (exit 1), unsigned, and says so.
+func TestAttestUnverifiedDeny(t *testing.T) {
+	r := newSignedRun(t)
+	r.claims["aud"] = "someone-else"
+	o := r.gate()
+	if o.code != ExitDeny {
+		t.Fatalf("exit %d\n%s", o.code, o.stderr)
+	}
+	if o.outputs["attested"] != "false" || o.outputs["bundle-path"] != "" {
+		t.Errorf("outputs %v", o.outputs)
+	}
+	if !strings.Contains(o.stdout, "decision not signed") || !strings.Contains(o.summary, "Not signed") {
+		t.Errorf("the skipped signature is not reported:\n%s\n%s", o.stdout, o.summary)
+	}
+	if len(r.assets()) != 2 || len(r.sim.Attestations("acme", "support-agent")) != 0 {
+		t.Errorf("published something for an unverified run: %v", keys(r.assets()))
+	}
+}

@@ -16,11 +16,13 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -282,7 +284,31 @@ func create(tmpl, parent *x509.Certificate, pub any, priv crypto.Signer) (*x509.
 
 // TrustedRootJSON is a trusted_root.json holding this simulator's Fulcio CA
 // and timestamp authority (no transparency logs).
-func (s *Server) TrustedRootJSON() ([]byte, error) {
+func (s *Server) TrustedRootJSON() ([]byte, error) { return s.trustedRoot(nil) }
+
+// TrustedRootWithRekorJSON also lists a Rekor log at rekorURL with a key of
+// its own. The simulator runs no Rekor: this root lets tests reach a signer's
+// Rekor client (and its failures), not verify Rekor entries.
+func (s *Server) TrustedRootWithRekorJSON(rekorURL string) ([]byte, error) {
+	key, err := newKey()
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	id := sha256.Sum256(der)
+	return s.trustedRoot(map[string]*root.TransparencyLog{hex.EncodeToString(id[:]): {
+		BaseURL: rekorURL, ID: id[:], ValidityPeriodStart: s.caRoot.NotBefore, HashFunc: crypto.SHA256,
+		PublicKey: &key.PublicKey, SignatureHashFunc: crypto.SHA256,
+	}})
+}
+
+func (s *Server) trustedRoot(tlogs map[string]*root.TransparencyLog) ([]byte, error) {
+	if tlogs == nil {
+		tlogs = map[string]*root.TransparencyLog{}
+	}
 	start := s.caRoot.NotBefore
 	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01,
 		[]root.CertificateAuthority{&root.FulcioCertificateAuthority{
@@ -292,7 +318,7 @@ func (s *Server) TrustedRootJSON() ([]byte, error) {
 		[]root.TimestampingAuthority{&root.SigstoreTimestampingAuthority{
 			Root: s.tsaRoot, Leaf: s.tsaLeaf, ValidityPeriodStart: start, URI: s.TSAURL(),
 		}},
-		map[string]*root.TransparencyLog{},
+		tlogs,
 	)
 	if err != nil {
 		return nil, err
