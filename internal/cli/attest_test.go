@@ -290,6 +290,10 @@ func TestAttestFailuresAreNotSuccess(t *testing.T) {
 		{"fulcio refuses", func(r *signedRun) {
 			r.ss.InjectFault(sigstoresim.Fulcio, sigstoresim.Fault{Status: 403, Message: "issuer not trusted"})
 		}, ExitOperational, []string{"fulcio", "refused"}},
+		{"fulcio timeout", func(r *signedRun) {
+			r.env["INPUT_TIMEOUT"] = "4s" // the gate's deadline bounds the signing services too
+			r.ss.InjectFault(sigstoresim.Fulcio, sigstoresim.Fault{Delay: 30 * time.Second})
+		}, ExitOperational, []string{"not attested", "fulcio", "timeout"}},
 		{"tsa 429", func(r *signedRun) { r.ss.InjectFault(sigstoresim.TSA, sigstoresim.Fault{Status: 429, RetryAfter: "0"}) }, ExitOperational, []string{"timestamp authority", "429"}},
 		{"attestations API 500", func(r *signedRun) {
 			r.sim.InjectFault("POST /repos/{owner}/{repo}/attestations", githubsim.Fault{Status: 500})
