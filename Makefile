@@ -1,6 +1,8 @@
 # airlock — two commands on a fresh machine with Go 1.26: `make demo`, `make test`.
 GO      ?= go
-TOOLS   ?= $(CURDIR)/.cache/tools
+# Test tools are cached per user and keyed by version, so every clone
+# (and CI's fresh clone on the same machine) builds each one once.
+TOOLS   ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/airlock/tools
 ACTIONLINT_VERSION := v1.7.12
 ACTIONLINT := $(TOOLS)/actionlint-$(ACTIONLINT_VERSION)/actionlint
 HYDRA   := $(TOOLS)/hydra-v2.3.0/hydra
@@ -62,4 +64,4 @@ bench:
 	$(GO) test -run '^$$' -bench 'Sign' -benchtime 50x -count 3 ./internal/cli/ ./internal/attest/
 
 clean:
-	rm -rf bin .cache
+	rm -rf bin

@@ -5,15 +5,15 @@
 # Tools are real servers the tests start on loopback (Hydra, later Fulcio,
 # timestamp-server, cosign). Each one lives in its own module under tools/
 # because their dependency graphs cannot share airlock's go.mod. Binaries are
-# cached in ${AIRLOCK_TOOLS:-$REPO/.cache/tools}/<tool>-<version>/<tool>, keyed
-# by version, so a cold machine builds each tool once and a warm one not at all.
+# cached in ${AIRLOCK_TOOLS:-${XDG_CACHE_HOME:-~/.cache}/airlock/tools}/<tool>-<version>/<tool>,
+# per user rather than per clone and keyed by version, so a cold machine builds each tool once and a warm one not at all.
 #
 # Only the binary path goes to stdout; build output goes to stderr, so callers
 # can do: HYDRA=$(scripts/tool.sh hydra).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-TOOLS=${AIRLOCK_TOOLS:-$REPO/.cache/tools}
+TOOLS=${AIRLOCK_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/airlock/tools}
 
 usage() {
 	echo "usage: scripts/tool.sh TOOL   (tools: hydra fulcio timestamp-server cosign)" >&2

@@ -297,7 +297,11 @@ func TestGateOperationalFaults(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newRun(t)
-			r.env["INPUT_TIMEOUT"] = "1s"
+			if tt.fault.Delay > 0 {
+				// Only the hang needs a short deadline; the others must fail
+				// on their fault, not on a loaded machine's clock.
+				r.env["INPUT_TIMEOUT"] = "1s"
+			}
 			r.sim.InjectFault(tt.route, tt.fault)
 			o := r.gate()
 			if o.code != ExitOperational {
@@ -603,7 +607,7 @@ func TestGateApprovalOperationalFaults(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newRun(t)
-			r.env["INPUT_TIMEOUT"] = "2s"
+			r.env["INPUT_TIMEOUT"] = "10s" // under the 30s Retry-After, well over retries on a loaded machine
 			tt.mutate(r)
 			o := r.gate()
 			if o.code != ExitOperational {

@@ -247,7 +247,7 @@ func TestVerifyDiscoveryFailuresAreOperational(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newIssuerServer(t, readData(t, jwksCurrent))
 			tt.setup(srv)
-			hc := &http.Client{Timeout: 300 * time.Millisecond}
+			hc := testClient(tt.name)
 			v := discoveryVerifier(t, srv.URL, hc, fixedNow(beaconIat))
 			token := realToken(t)
 			c, err := v.Verify(context.Background(), token)

@@ -144,7 +144,7 @@ func TestFetchFailures(t *testing.T) {
 			if tt.reqToken != "" {
 				reqToken = tt.reqToken
 			}
-			hc := &http.Client{Timeout: 300 * time.Millisecond}
+			hc := testClient(tt.name)
 			got, err := identity.Fetch(context.Background(), hc, srv.URL+"/idtoken?api-version=2.0", reqToken, "sigstore")
 			if err == nil || got != "" {
 				t.Fatalf("Fetch = %q, %v: want an error", got, err)

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -222,4 +223,15 @@ func verificationError(tb testing.TB, err error) *identity.VerificationError {
 		tb.Fatalf("expected *VerificationError, got %T: %v", err, err)
 	}
 	return ve
+}
+
+// testClient is the HTTP client of a fault-table case. Cases about timeouts
+// get a short client timeout so they end quickly; every other case gets a
+// generous one, so a loaded CI machine (-race, two cores) cannot turn "body
+// too large" or "status 500" into a timeout.
+func testClient(caseName string) *http.Client {
+	if strings.Contains(caseName, "timeout") {
+		return &http.Client{Timeout: 300 * time.Millisecond}
+	}
+	return &http.Client{Timeout: 20 * time.Second}
 }

@@ -61,21 +61,13 @@ func WithJWTAccessTokens() HydraOption {
 }
 
 // HydraBinary returns where the Hydra binary should be: $AIRLOCK_HYDRA,
-// else ${AIRLOCK_TOOLS:-<repo>/.cache/tools}/hydra-v2.3.0/hydra.
+// else where scripts/tool.sh puts it (ToolBinary).
 // (Test harness: reads the environment directly, unlike product code.)
 func HydraBinary() (string, error) {
 	if p := os.Getenv("AIRLOCK_HYDRA"); p != "" {
 		return p, nil
 	}
-	tools := os.Getenv("AIRLOCK_TOOLS")
-	if tools == "" {
-		root, err := RepoRoot()
-		if err != nil {
-			return "", err
-		}
-		tools = filepath.Join(root, ".cache", "tools")
-	}
-	return filepath.Join(tools, "hydra-"+HydraVersion, "hydra"), nil
+	return ToolBinary("hydra", HydraVersion)
 }
 
 // RepoRoot walks up from the working directory to airlock's go.mod (not a

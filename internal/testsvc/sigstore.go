@@ -27,16 +27,18 @@ const (
 )
 
 // ToolBinary returns where scripts/tool.sh puts a tool:
-// ${AIRLOCK_TOOLS:-<repo>/.cache/tools}/<name>-<version>/<name>.
+// ${AIRLOCK_TOOLS:-${XDG_CACHE_HOME:-~/.cache}/airlock/tools}/<name>-<version>/<name>.
+// The cache is per user, not per clone, so every clone (and CI's fresh
+// clone on the same machine) builds each tool version once.
 // (Test harness: reads the environment directly, unlike product code.)
 func ToolBinary(name, version string) (string, error) {
 	tools := os.Getenv("AIRLOCK_TOOLS")
 	if tools == "" {
-		root, err := RepoRoot()
+		cache, err := os.UserCacheDir()
 		if err != nil {
 			return "", err
 		}
-		tools = filepath.Join(root, ".cache", "tools")
+		tools = filepath.Join(cache, "airlock", "tools")
 	}
 	return filepath.Join(tools, name+"-"+version, name), nil
 }
