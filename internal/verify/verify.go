@@ -1,0 +1,622 @@
+// Package verify is the auditor's path: Sigstore bundle → sigstore-go (against
+// the trusted roots given, with thresholds that follow each root) → signer
+// identity → subject/artifact → predicate checks → a record per bundle.
+//
+// Trust boundary: everything in a bundle is attacker-controlled until
+// sigstore-go has verified it against trusted material the operator named
+// (trusted roots, a public key). Unverified content is used only as an index
+// (which artifact to try), never as a result. Every record that is not fully
+// verified carries at least one error, and a report is OK only when every
+// bundle verified and every artifact has an attestation. Nothing here touches
+// the network.
+package verify
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sigstore/sigstore-go/pkg/bundle"
+	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
+
+	"github.com/airlock-dev/airlock/internal/fault"
+)
+
+// MaxBundleBytes caps one bundle (a file, or a JSONL line). Decision bundles
+// are a few KiB; provenance with large predicates stays well below.
+const MaxBundleBytes = 16 << 20
+
+// Config is what the auditor asked for. New rejects illegal combinations.
+type Config struct {
+	// TrustedRoots is one trusted root (JSON) or several (JSONL). Parsed once.
+	TrustedRoots []byte
+	// Key is a PEM public key for key-signed bundles; identity flags do not
+	// apply to them.
+	Key []byte
+
+	Identity Identity
+
+	// PredicateType is required of every bundle unless Any is set.
+	// Empty means DecisionPredicateType.
+	PredicateType string
+	// Any accepts any signed content: any predicate type, and plain message
+	// signatures. Checks registered for a bundle's predicate type still run.
+	Any bool
+	// IncludeDeny lists authentic refusals as verified records instead of
+	// failures. A refusal never counts as an artifact's attestation.
+	IncludeDeny bool
+	// Checks by predicate type; nil means DefaultChecks().
+	Checks map[string]PredicateCheck
+
+	// At is the time predicates must hold at (auditing a past date); zero
+	// means Now().
+	At  time.Time
+	Now func() time.Time
+
+	// Workers bounds concurrent verifications; 0 means GOMAXPROCS.
+	Workers int
+	// MaxBundleBytes overrides the per-bundle cap (tests); 0 means the default.
+	MaxBundleBytes int64
+}
+
+// Verifier holds the parsed trust material and compiled policy; it is safe
+// for concurrent use and meant to be built once per run.
+type Verifier struct {
+	domains       []trustDomain
+	keyed         bool
+	identity      *identityPolicy
+	predicateType string
+	any           bool
+	includeDeny   bool
+	checks        map[string]PredicateCheck
+	at            time.Time
+	workers       int
+	maxBundle     int64
+}
+
+// New parses the trust material once and compiles the policy. Its errors
+// are usage or configuration errors (exit 2).
+func New(cfg Config) (*Verifier, error) {
+	v := &Verifier{
+		any:         cfg.Any,
+		includeDeny: cfg.IncludeDeny,
+		checks:      cfg.Checks,
+		workers:     cfg.Workers,
+		maxBundle:   cfg.MaxBundleBytes,
+		keyed:       len(cfg.Key) > 0,
+	}
+	if cfg.Any && cfg.PredicateType != "" {
+		return nil, fault.Usagef("give --predicate-type or --any, not both")
+	}
+	v.predicateType = cfg.PredicateType
+	if !cfg.Any && v.predicateType == "" {
+		v.predicateType = DecisionPredicateType
+	}
+	if v.checks == nil {
+		v.checks = DefaultChecks()
+	}
+	if v.workers <= 0 {
+		v.workers = runtime.GOMAXPROCS(0)
+	}
+	if v.maxBundle <= 0 {
+		v.maxBundle = MaxBundleBytes
+	}
+	v.at = cfg.At
+	if v.at.IsZero() {
+		now := cfg.Now
+		if now == nil {
+			now = time.Now
+		}
+		v.at = now()
+	}
+	if v.keyed {
+		if cfg.Identity.any() {
+			return nil, fault.Usagef("identity flags apply to certificates: not with --key")
+		}
+	} else {
+		var err error
+		if v.identity, err = compileIdentity(cfg.Identity); err != nil {
+			return nil, err
+		}
+	}
+	var err error
+	if v.domains, err = newTrustDomains(cfg.TrustedRoots, cfg.Key); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// Subject is one in-toto subject, or the digest a message signature covers.
+type Subject struct {
+	Name   string            `json:"name,omitempty"`
+	Digest map[string]string `json:"digest"`
+}
+
+// Signer is the verified identity behind a bundle.
+type Signer struct {
+	SAN               string `json:"san,omitempty"`
+	Issuer            string `json:"issuer,omitempty"`
+	SourceRepository  string `json:"sourceRepository,omitempty"`
+	SourceRef         string `json:"sourceRef,omitempty"`
+	SignerWorkflow    string `json:"signerWorkflow,omitempty"`
+	RunnerEnvironment string `json:"runnerEnvironment,omitempty"`
+	RunInvocation     string `json:"runInvocation,omitempty"`
+	PublicKey         string `json:"publicKey,omitempty"`
+}
+
+// Record is the result for one bundle. Verified is true only if nothing
+// failed; every unverified record has at least one error.
+type Record struct {
+	Bundle        string     `json:"bundle"`
+	Subjects      []Subject  `json:"subjects"`
+	Verified      bool       `json:"verified"`
+	Identity      *Signer    `json:"identity"`
+	PredicateType string     `json:"predicateType"`
+	Decision      string     `json:"decision,omitempty"`
+	Reasons       []Reason   `json:"reasons"`
+	NotAfter      *time.Time `json:"notAfter,omitempty"`
+	SignedAt      *time.Time `json:"signedAt,omitempty"`
+	Errors        []string   `json:"errors"`
+
+	// covers lists the artifacts this record attests (verified, not a refusal).
+	covers []int
+}
+
+func (r *Record) fail(format string, a ...any) {
+	r.Errors = append(r.Errors, fmt.Sprintf(format, a...))
+}
+
+// ArtifactResult says whether an artifact has at least one verified
+// attestation among the bundles.
+type ArtifactResult struct {
+	Artifact string   `json:"artifact"`
+	Digest   string   `json:"digest"`
+	Verified bool     `json:"verified"`
+	Bundles  []string `json:"bundles"`
+	Errors   []string `json:"errors"`
+}
+
+// Report is the result of one run.
+type Report struct {
+	Verified  bool             `json:"verified"`
+	Bundles   []Record         `json:"bundles"`
+	Artifacts []ArtifactResult `json:"artifacts"`
+	// Errors are run-level failures (no bundle found).
+	Errors []string `json:"errors"`
+}
+
+// Failures counts unverified bundles and artifacts without an attestation.
+func (r *Report) Failures() (bundles, artifacts int) {
+	for _, b := range r.Bundles {
+		if !b.Verified {
+			bundles++
+		}
+	}
+	for _, a := range r.Artifacts {
+		if !a.Verified {
+			artifacts++
+		}
+	}
+	return bundles, artifacts
+}
+
+// Verify verifies every bundle found at paths (files, JSONL files,
+// directories) against the artifacts. A bad bundle is a failed record, not
+// an error: the batch keeps going. The error is for what stops the run: a
+// path that does not exist (usage), cancellation (operational).
+func (v *Verifier) Verify(ctx context.Context, paths []string, artifacts []Artifact) (*Report, error) {
+	if len(artifacts) == 0 {
+		return nil, fault.Usagef("no artifact: name ARTIFACT files or --digest ALG:HEX")
+	}
+	if len(paths) == 0 {
+		return nil, fault.Usagef("no bundle: give --bundle PATH")
+	}
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			return nil, fault.Usagef("bundle: %w", err)
+		}
+	}
+	ix := newDigestIndex(artifacts)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	items := make(chan item, v.workers)
+	type result struct {
+		seq int
+		rec Record
+	}
+	results := make(chan result, v.workers)
+	var wg sync.WaitGroup
+	for range v.workers {
+		wg.Go(func() {
+			for it := range items {
+				results <- result{it.seq, v.verifyItem(it, artifacts, ix)}
+			}
+		})
+	}
+	go func() {
+		enumerate(ctx, paths, v.maxBundle, items)
+		close(items)
+		wg.Wait()
+		close(results)
+	}()
+	var records []Record
+	for r := range results {
+		for len(records) <= r.seq {
+			records = append(records, Record{})
+		}
+		records[r.seq] = r.rec
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fault.Operationalf("verify: %w", err)
+	}
+
+	rep := &Report{Bundles: records, Errors: []string{}}
+	if len(records) == 0 {
+		rep.Errors = append(rep.Errors, fmt.Sprintf("no attestation found: no bundle in %s", strings.Join(paths, ", ")))
+	}
+	covered := make([][]string, len(artifacts))
+	for _, r := range records {
+		for _, i := range r.covers {
+			covered[i] = append(covered[i], r.Bundle)
+		}
+	}
+	rep.Verified = len(records) > 0
+	for _, r := range records {
+		rep.Verified = rep.Verified && r.Verified
+	}
+	for i, a := range artifacts {
+		ar := ArtifactResult{Artifact: a.Name, Digest: a.String(), Bundles: covered[i], Verified: len(covered[i]) > 0, Errors: []string{}}
+		if ar.Bundles == nil {
+			ar.Bundles = []string{}
+		}
+		if !ar.Verified {
+			what := "attestation"
+			if v.predicateType == DecisionPredicateType {
+				what = "allow decision"
+			}
+			ar.Errors = append(ar.Errors, fmt.Sprintf("no attestation found: no verified %s for %s", what, a.String()))
+			rep.Verified = false
+		}
+		rep.Artifacts = append(rep.Artifacts, ar)
+	}
+	return rep, nil
+}
+
+func (v *Verifier) verifyItem(it item, artifacts []Artifact, ix digestIndex) Record {
+	if it.err != nil {
+		return Record{Bundle: it.name, Subjects: []Subject{}, Reasons: []Reason{}, Errors: []string{it.err.Error()}}
+	}
+	data := it.data
+	if data == nil {
+		var err error
+		if data, err = readCapped(it.path, v.maxBundle); err != nil {
+			return Record{Bundle: it.name, Subjects: []Subject{}, Reasons: []Reason{}, Errors: []string{err.Error()}}
+		}
+	}
+	return v.verifyBundle(it.name, data, artifacts, ix)
+}
+
+// verifyBundle runs one bundle through the whole path. It never panics on
+// bad input: anything sigstore-go or the JSON decoder rejects is an error in
+// the record.
+func (v *Verifier) verifyBundle(name string, data []byte, artifacts []Artifact, ix digestIndex) (rec Record) {
+	rec = Record{Bundle: name, Subjects: []Subject{}, Reasons: []Reason{}, Errors: []string{}}
+	defer func() {
+		// sigstore-go is not ours; a panic inside it on hostile input must
+		// become a failed record, not a crashed audit or, worse, a success.
+		if p := recover(); p != nil {
+			rec.Verified = false
+			rec.covers = nil
+			rec.fail("internal error while verifying: %v", p)
+		}
+		if len(rec.Errors) > 0 {
+			rec.Verified = false
+			rec.covers = nil
+		}
+	}()
+
+	var b bundle.Bundle
+	if err := b.UnmarshalJSON(data); err != nil {
+		rec.fail("parse bundle: %v", err)
+		return rec
+	}
+	sig, err := b.SignatureContent()
+	if err != nil {
+		rec.fail("parse bundle: %v", err)
+		return rec
+	}
+	env, msg := sig.EnvelopeContent(), sig.MessageSignatureContent()
+	if msg != nil && !v.any {
+		rec.Subjects = []Subject{{Digest: map[string]string{normalizeOr(msg.DigestAlgorithm()): fmt.Sprintf("%x", msg.Digest())}}}
+		rec.fail("bundle holds a message signature, not an attestation of type %q (use --any to accept any signed content)", v.predicateType)
+		return rec
+	}
+
+	// Choose what to verify against. Unverified content only picks the
+	// candidate; sigstore-go then checks it.
+	target, candidates, pickErr := v.pickArtifact(env, msg, artifacts, ix)
+	if pickErr != nil {
+		rec.fail("%v", pickErr)
+		if msg != nil {
+			rec.Subjects = []Subject{{Digest: map[string]string{normalizeOr(msg.DigestAlgorithm()): fmt.Sprintf("%x", msg.Digest())}}}
+			return rec
+		}
+		// Still verify the signature, so the record tells a forged bundle
+		// from an authentic one about something else.
+		target = withoutArtifact
+	}
+
+	res, err := v.verifyCrypto(&b, target)
+	if err != nil {
+		rec.fail("%v", err)
+		return rec
+	}
+	if sum := res.Signature; sum != nil && sum.Certificate != nil {
+		c := sum.Certificate
+		rec.Identity = &Signer{SAN: c.SubjectAlternativeName, Issuer: c.Issuer, SourceRepository: c.SourceRepositoryURI,
+			SourceRef: c.SourceRepositoryRef, SignerWorkflow: c.BuildSignerURI, RunnerEnvironment: c.RunnerEnvironment,
+			RunInvocation: c.RunInvocationURI}
+		if v.identity != nil {
+			for _, e := range v.identity.checkExtensions(*c) {
+				rec.fail("identity: %s", e)
+			}
+		}
+	} else if sum != nil && sum.PublicKeyID != nil {
+		rec.Identity = &Signer{PublicKey: string(*sum.PublicKeyID)}
+	}
+	for _, ts := range res.VerifiedTimestamps {
+		if t := ts.Timestamp; rec.SignedAt == nil || t.Before(*rec.SignedAt) {
+			rec.SignedAt = &t
+		}
+	}
+
+	if msg != nil {
+		rec.Subjects = []Subject{{Digest: map[string]string{normalizeOr(msg.DigestAlgorithm()): fmt.Sprintf("%x", msg.Digest())}}}
+		rec.covers = candidates
+		rec.Verified = len(rec.Errors) == 0
+		return rec
+	}
+
+	st := res.Statement
+	if st == nil {
+		rec.fail("verified envelope has no in-toto statement")
+		return rec
+	}
+	rec.PredicateType = st.PredicateType
+	for _, s := range st.Subject {
+		rec.Subjects = append(rec.Subjects, Subject{Name: s.Name, Digest: s.Digest})
+	}
+	switch st.Type {
+	case "https://in-toto.io/Statement/v1", "https://in-toto.io/Statement/v0.1":
+	default:
+		rec.fail("statement type: expected %q, got %q", "https://in-toto.io/Statement/v1", st.Type)
+	}
+	if v.predicateType != "" && st.PredicateType != v.predicateType {
+		rec.fail("predicate type: expected %q, got %q", v.predicateType, st.PredicateType)
+		return rec
+	}
+	// Which artifacts this authenticated statement is about.
+	rec.covers = rec.covers[:0]
+	seen := map[int]bool{}
+	for _, s := range st.Subject {
+		for alg, hx := range s.Digest {
+			for _, i := range ix.lookup(alg, hx) {
+				if !seen[i] && consistent(s.Digest, artifacts[i]) {
+					seen[i] = true
+					rec.covers = append(rec.covers, i)
+				}
+			}
+		}
+	}
+	// A predicate is read only from a bundle that passed everything else:
+	// an "allow" shown next to a forged or misdirected bundle reads as a
+	// pass to a hurried reader.
+	if check, ok := v.checks[st.PredicateType]; ok && len(rec.Errors) == 0 {
+		pred, err := predicateOf(env)
+		if err != nil {
+			rec.fail("%v", err)
+			return rec
+		}
+		o := check.CheckPredicate(pred, v.at)
+		rec.Decision, rec.NotAfter = o.Decision, o.NotAfter
+		if o.Reasons != nil {
+			rec.Reasons = o.Reasons
+		}
+		rec.Errors = append(rec.Errors, o.Errors...)
+		if o.Refusal {
+			if !v.includeDeny {
+				rec.fail("decision is %q: the promotion was refused (--include-deny lists refusals)", o.Decision)
+			} else {
+				rec.covers = nil
+			}
+		}
+	}
+	rec.Verified = len(rec.Errors) == 0
+	return rec
+}
+
+// verifyCrypto tries each trust domain; the first that verifies wins. With
+// several roots a bundle belongs to at most one of them in practice, so the
+// errors of all are reported when none does.
+func (v *Verifier) verifyCrypto(b *bundle.Bundle, target artifactTarget) (*sgverify.VerificationResult, error) {
+	vc, err := b.VerificationContent()
+	if err != nil {
+		return nil, fmt.Errorf("parse bundle: %w", err)
+	}
+	var policy []sgverify.PolicyOption
+	if v.keyed {
+		policy = append(policy, sgverify.WithKey())
+	} else {
+		policy = append(policy, sgverify.WithCertificateIdentity(v.identity.cert))
+	}
+	byKey := vc.PublicKey() != nil
+	var errs []error
+	for _, d := range v.domains {
+		sv := d.forCert
+		if byKey {
+			sv = d.forKey
+		}
+		res, err := verifyWith(sv, b, target, policy)
+		if err == nil {
+			return res, nil
+		}
+		if len(v.domains) > 1 {
+			err = fmt.Errorf("%s: %w", d.name, err)
+		}
+		errs = append(errs, err)
+	}
+	return nil, errors.Join(errs...)
+}
+
+// predicateOf decodes the predicate from the envelope sigstore-go has just
+// verified (the same bytes, decoded by the same JSON decoder it used for the
+// subjects).
+func predicateOf(env sgverify.EnvelopeContent) (json.RawMessage, error) {
+	payload, err := env.RawEnvelope().DecodeB64Payload()
+	if err != nil {
+		return nil, fmt.Errorf("decode payload: %w", err)
+	}
+	var st struct {
+		Predicate json.RawMessage `json:"predicate"`
+	}
+	if err := json.Unmarshal(payload, &st); err != nil {
+		return nil, fmt.Errorf("decode statement: %w", err)
+	}
+	if len(st.Predicate) == 0 || string(st.Predicate) == "null" {
+		return nil, errors.New("statement has no predicate")
+	}
+	return st.Predicate, nil
+}
+
+func normalizeOr(alg string) string {
+	if n := normalizeAlg(alg); n != "" {
+		return n
+	}
+	return strings.ToLower(alg)
+}
+
+// artifactTarget opens what a bundle is verified against, once per attempt
+// (a file reader is consumed by an attempt).
+type artifactTarget func() (opt sgverify.ArtifactPolicyOption, done func(), err error)
+
+func withoutArtifact() (sgverify.ArtifactPolicyOption, func(), error) {
+	return sgverify.WithoutArtifactUnsafe(), func() {}, nil
+}
+
+func verifyWith(sv *sgverify.Verifier, b *bundle.Bundle, target artifactTarget, policy []sgverify.PolicyOption) (*sgverify.VerificationResult, error) {
+	opt, done, err := target()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	return sv.Verify(b, sgverify.NewPolicy(opt, policy...))
+}
+
+// pickArtifact finds the given artifact a bundle claims to be about, by the
+// digests in its (not yet verified) content, and returns how to verify
+// against it and which artifacts it may cover.
+//
+// For an attestation, the subject whose digest matched must not contradict
+// the artifact under any other algorithm it lists: sigstore-go compares one
+// algorithm per subject, and a subject whose sha256 and sha512 name two
+// different files is not about either.
+func (v *Verifier) pickArtifact(env sgverify.EnvelopeContent, msg sgverify.MessageSignatureContent, artifacts []Artifact, ix digestIndex) (artifactTarget, []int, error) {
+	if msg != nil {
+		alg := normalizeAlg(msg.DigestAlgorithm())
+		if alg == "" || len(msg.Digest()) != digestSizes[alg] {
+			return nil, nil, fmt.Errorf("message signature: unsupported digest %q", msg.DigestAlgorithm())
+		}
+		hits := ix[indexKey(alg, msg.Digest())]
+		if len(hits) == 0 {
+			return nil, nil, fmt.Errorf("message signature over %s: matches none of the given artifacts", describeDigest(alg, msg.Digest()))
+		}
+		a := artifacts[hits[0]]
+		if a.Path != "" {
+			path := a.Path
+			return func() (sgverify.ArtifactPolicyOption, func(), error) {
+				f, err := os.Open(path)
+				if err != nil {
+					return nil, nil, fmt.Errorf("artifact: %w", err)
+				}
+				return sgverify.WithArtifact(f), func() { f.Close() }, nil
+			}, hits, nil
+		}
+		d := a.Digests[alg]
+		return func() (sgverify.ArtifactPolicyOption, func(), error) {
+			return sgverify.WithArtifactDigest(alg, d), func() {}, nil
+		}, hits, nil
+	}
+
+	subjects, err := unverifiedSubjects(env)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, s := range subjects {
+		for alg, hx := range s.Digest {
+			for _, i := range ix.lookup(alg, hx) {
+				if !consistent(s.Digest, artifacts[i]) {
+					continue
+				}
+				n := normalizeAlg(alg)
+				// sigstore-go matches the subject's algorithm name as
+				// written; pass it unchanged.
+				d := artifacts[i].Digests[n]
+				return func() (sgverify.ArtifactPolicyOption, func(), error) {
+					return sgverify.WithArtifactDigest(alg, d), func() {}, nil
+				}, nil, nil
+			}
+		}
+	}
+	return nil, nil, errors.New("subject: no subject of the statement matches the given artifacts")
+}
+
+// consistent reports whether every supported digest a subject lists agrees
+// with the artifact wherever the artifact's digest under it is known.
+func consistent(subject map[string]string, a Artifact) bool {
+	for alg, hx := range subject {
+		n := normalizeAlg(alg)
+		if n == "" {
+			continue
+		}
+		d, ok := a.Digests[n]
+		if !ok {
+			continue
+		}
+		if fmt.Sprintf("%x", d) != strings.ToLower(hx) {
+			return false
+		}
+	}
+	return true
+}
+
+type lightSubject struct {
+	Name   string            `json:"name"`
+	Digest map[string]string `json:"digest"`
+}
+
+// unverifiedSubjects reads the subjects from the envelope before its
+// signature is checked, only to pick which artifact to verify against.
+func unverifiedSubjects(env sgverify.EnvelopeContent) ([]lightSubject, error) {
+	raw := env.RawEnvelope()
+	if raw == nil {
+		return nil, errors.New("bundle has no DSSE envelope")
+	}
+	payload, err := raw.DecodeB64Payload()
+	if err != nil {
+		return nil, fmt.Errorf("decode payload: %w", err)
+	}
+	var st struct {
+		Subject []lightSubject `json:"subject"`
+	}
+	if err := json.Unmarshal(payload, &st); err != nil {
+		return nil, fmt.Errorf("decode statement: %w", err)
+	}
+	return st.Subject, nil
+}
