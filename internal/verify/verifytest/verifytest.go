@@ -59,7 +59,7 @@ func New() (*Sigstore, error) {
 		return nil, err
 	}
 	if s.rootCert, err = s.issue(&x509.Certificate{
-		Subject: pkix.Name{CommonName: "verifytest root", Organization: []string{"airlock test"}},
+		Subject:   pkix.Name{CommonName: "verifytest root", Organization: []string{"airlock test"}},
 		NotBefore: start, NotAfter: end, IsCA: true, BasicConstraintsValid: true,
 		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 	}, nil, rootKey.Public(), rootKey); err != nil {
