@@ -32,6 +32,8 @@ Usage:
   airlock gate                 run the promotion gate (as a GitHub Actions step; reads INPUT_* variables)
   airlock token verify [flags] verify a GitHub Actions OIDC token and print its claims
   airlock policy test [DIR]    run the Rego tests of the default policies, or of DIR on top of them
+  airlock verify [flags] [ARTIFACT ...]
+                               verify Sigstore bundles (airlock decisions) offline; verify -h for flags
   airlock demo                 run the gate against an in-process GitHub: five denies, then an allow
   airlock version              print the version
 
@@ -72,6 +74,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdio S
 			return fault.Usagef("usage: airlock policy test [DIR]")
 		}
 		return runPolicyTest(ctx, args[2:], stdio)
+	case "verify":
+		return runVerify(ctx, args[1:], stdio)
 	case "demo":
 		return runDemo(ctx, args[1:], stdio)
 	case "version", "--version":

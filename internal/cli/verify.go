@@ -1,0 +1,250 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode"
+
+	"github.com/airlock-dev/airlock/internal/fault"
+	"github.com/airlock-dev/airlock/internal/verify"
+)
+
+const verifyUsage = `usage: airlock verify [flags] [ARTIFACT ...]
+
+Verifies Sigstore bundles (airlock decisions by default) against trusted
+roots, a signer identity and the artifacts they must be about. Offline.
+
+  --bundle PATH                  bundle file, JSONL file or directory (repeatable)
+  --trusted-root FILE            trusted root JSON, or JSONL of several roots
+  --key FILE                     PEM public key, for key-signed bundles
+  --offline                      use only what is given; never the network
+  --digest ALG:HEX               artifact by digest: sha256, sha384, sha512 (repeatable)
+  --certificate-identity SAN     exact signer (or --certificate-identity-regexp, anchored)
+  --certificate-oidc-issuer URL  exact issuer (or --certificate-oidc-issuer-regexp, anchored)
+  --repo OWNER/REPO              signed in this repository (Source Repository URI)
+  --signer-workflow OWNER/REPO/.github/workflows/FILE[@REF]
+  --source-ref REF               built from this ref (refs/heads/main, refs/tags/v1)
+  --deny-self-hosted-runners     require a GitHub-hosted runner
+  --predicate-type URI           required predicate type (default: airlock's decision)
+  --any                          accept any signed content, message signatures included
+  --include-deny                 list refusals (deny decisions) instead of failing on them
+  --at RFC3339                   check decision validity at this time instead of now
+  --format table|json            output (default table)
+  --jobs N                       concurrent verifications (default: CPUs)
+
+Exit: 0 all verified · 1 any failure, deny, expired, or no attestation found ·
+2 usage or unreadable trust material · 3 operational`
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// parseInterspersed parses flags that may come before or after positional
+// arguments (`airlock verify app.tgz --bundle app.sigstore.json`), as users
+// of cosign and gh expect; "--" ends the flags.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, fault.Usage(err)
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// runVerify is the auditor's command. Every path that printed a failure
+// returns an error: exit 0 means everything asked for was verified.
+func runVerify(ctx context.Context, args []string, stdio Stdio) error {
+	fs := newFlagSet("verify", stdio)
+	fs.Usage = func() { fmt.Fprintln(stdio.Err, verifyUsage) }
+	var bundles, digests stringList
+	fs.Var(&bundles, "bundle", "")
+	fs.Var(&digests, "digest", "")
+	trustedRoot := fs.String("trusted-root", "", "")
+	keyPath := fs.String("key", "", "")
+	offline := fs.Bool("offline", false, "")
+	var id verify.Identity
+	fs.StringVar(&id.SAN, "certificate-identity", "", "")
+	fs.StringVar(&id.SANRegexp, "certificate-identity-regexp", "", "")
+	fs.StringVar(&id.Issuer, "certificate-oidc-issuer", "", "")
+	fs.StringVar(&id.IssuerRegexp, "certificate-oidc-issuer-regexp", "", "")
+	fs.StringVar(&id.Repo, "repo", "", "")
+	fs.StringVar(&id.SignerWorkflow, "signer-workflow", "", "")
+	fs.StringVar(&id.SourceRef, "source-ref", "", "")
+	fs.BoolVar(&id.DenySelfHostedRunners, "deny-self-hosted-runners", false, "")
+	predicateType := fs.String("predicate-type", "", "")
+	anyContent := fs.Bool("any", false, "")
+	includeDeny := fs.Bool("include-deny", false, "")
+	at := fs.String("at", "", "")
+	policyDir := fs.String("policy", "", "")
+	release := fs.String("release", "", "")
+	format := fs.String("format", "table", "")
+	jobs := fs.Int("jobs", 0, "")
+	artifactPaths, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+
+	switch {
+	case *format != "table" && *format != "json":
+		return fault.Usagef("verify: --format: expected table or json, got %q", *format)
+	case *jobs < 0:
+		return fault.Usagef("verify: --jobs: expected a positive number, got %d", *jobs)
+	case *policyDir != "":
+		return fault.Usagef("verify: --policy (re-evaluating recorded evidence) is not implemented yet")
+	case *release != "" && *offline:
+		return fault.Usagef("verify: --release downloads the release's bundles: not with --offline (download them and use --bundle)")
+	case *release != "":
+		return fault.Usagef("verify: --release is not implemented yet: download the release's *.sigstore.json and use --bundle")
+	case len(bundles) == 0 && id.Repo != "" && len(digests) > 0 && *offline:
+		return fault.Usagef("verify: querying GitHub's attestation store needs the network: not with --offline (give --bundle)")
+	case len(bundles) == 0 && id.Repo != "" && len(digests) > 0:
+		return fault.Usagef("verify: querying GitHub's attestation store (--repo with --digest, no --bundle) is not implemented yet: give --bundle")
+	case len(bundles) == 0:
+		return fault.Usagef("verify: no bundle: give --bundle PATH")
+	case *trustedRoot == "" && *keyPath == "" && *offline:
+		return fault.Usagef("verify: --offline needs --trusted-root FILE (or --key FILE)")
+	case *trustedRoot == "" && *keyPath == "":
+		return fault.Usagef("verify: the default trust (public-good and GitHub roots via TUF) is not implemented yet: give --trusted-root FILE")
+	case len(artifactPaths) == 0 && len(digests) == 0:
+		return fault.Usagef("verify: no artifact: name ARTIFACT files or give --digest ALG:HEX")
+	}
+
+	cfg := verify.Config{Identity: id, PredicateType: *predicateType, Any: *anyContent, IncludeDeny: *includeDeny,
+		Workers: *jobs, Now: time.Now}
+	if *at != "" {
+		if cfg.At, err = time.Parse(time.RFC3339, *at); err != nil {
+			return fault.Usagef("verify: --at: %q is not an RFC 3339 time", *at)
+		}
+	}
+	if *trustedRoot != "" {
+		if cfg.TrustedRoots, err = readFileOrStdin(*trustedRoot, stdio, verify.MaxTrustedRootBytes); err != nil {
+			return fmt.Errorf("verify: --trusted-root: %w", err)
+		}
+	}
+	if *keyPath != "" {
+		if cfg.Key, err = readFileOrStdin(*keyPath, stdio, 64<<10); err != nil {
+			return fmt.Errorf("verify: --key: %w", err)
+		}
+	}
+	var artifacts []verify.Artifact
+	for _, p := range artifactPaths {
+		a, err := verify.ArtifactFromFile(p)
+		if err != nil {
+			return fmt.Errorf("verify: %w", err)
+		}
+		artifacts = append(artifacts, a)
+	}
+	for _, d := range digests {
+		a, err := verify.ParseDigest(d)
+		if err != nil {
+			return fmt.Errorf("verify: --digest: %w", err)
+		}
+		artifacts = append(artifacts, a)
+	}
+
+	v, err := verify.New(cfg)
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	rep, err := v.Verify(ctx, bundles, artifacts)
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	if *format == "json" {
+		out, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return fault.Operationalf("verify: encode report: %w", err)
+		}
+		fmt.Fprintf(stdio.Out, "%s\n", out)
+	} else {
+		writeTable(stdio.Out, rep)
+	}
+	if !rep.Verified {
+		badBundles, badArtifacts := rep.Failures()
+		return denied(fmt.Sprintf("verification failed: %d of %d bundle(s) failed, %d of %d artifact(s) without a verified attestation",
+			badBundles, len(rep.Bundles), badArtifacts, len(rep.Artifacts)))
+	}
+	return nil
+}
+
+// safe renders text that came from a bundle (or from errors quoting it) so
+// it cannot forge table rows or terminal escapes.
+func safe(s string) string {
+	if s == "" {
+		return "-"
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			q := strconv.QuoteToASCII(s)
+			return q[1 : len(q)-1]
+		}
+	}
+	return s
+}
+
+func writeTable(w io.Writer, rep *verify.Report) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "BUNDLE\tRESULT\tSIGNER\tPREDICATE\tDECISION\tNOT AFTER")
+	for _, b := range rep.Bundles {
+		result := "verified"
+		if !b.Verified {
+			result = "FAILED"
+		}
+		signer := ""
+		if b.Identity != nil {
+			signer = b.Identity.SAN
+			if signer == "" && b.Identity.PublicKey != "" {
+				signer = "key " + b.Identity.PublicKey
+			}
+		}
+		notAfter := ""
+		if b.NotAfter != nil {
+			notAfter = b.NotAfter.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", safe(b.Bundle), result, safe(signer), safe(b.PredicateType), safe(b.Decision), safe(notAfter))
+	}
+	tw.Flush()
+	for _, b := range rep.Bundles {
+		for _, e := range b.Errors {
+			fmt.Fprintf(w, "  %s: %s\n", safe(b.Bundle), safe(e))
+		}
+	}
+	for _, e := range rep.Errors {
+		fmt.Fprintf(w, "  %s\n", safe(e))
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ARTIFACT\tDIGEST\tRESULT")
+	for _, a := range rep.Artifacts {
+		result := fmt.Sprintf("verified by %d bundle(s)", len(a.Bundles))
+		if !a.Verified {
+			result = "FAILED: " + strings.Join(a.Errors, "; ")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", safe(a.Artifact), a.Digest, safe(result))
+	}
+	tw.Flush()
+	bad, _ := rep.Failures()
+	fmt.Fprintf(w, "\n%d bundle(s): %d verified, %d failed\n", len(rep.Bundles), len(rep.Bundles)-bad, bad)
+}
