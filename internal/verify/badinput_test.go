@@ -77,7 +77,9 @@ func TestBadInput(t *testing.T) {
 			e["signatures"] = append(sigs, sigs[0])
 		}), "signature"},
 		{"no signature", mutate(t, good, func(m map[string]any) { envelope(m)["signatures"] = []any{} }), "timestamp"},
-		{"no timestamp", mutate(t, good, func(m map[string]any) { delete(m["verificationMaterial"].(map[string]any), "timestampVerificationData") }), "threshold not met"},
+		{"no timestamp", mutate(t, good, func(m map[string]any) {
+			delete(m["verificationMaterial"].(map[string]any), "timestampVerificationData")
+		}), "threshold not met"},
 		{"timestamp garbage", mutate(t, good, func(m map[string]any) {
 			m["verificationMaterial"].(map[string]any)["timestampVerificationData"] = map[string]any{"rfc3161Timestamps": []any{map[string]any{"signedTimestamp": base64.StdEncoding.EncodeToString([]byte("garbage"))}}}
 		}), "timestamp"},
