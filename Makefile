@@ -62,6 +62,8 @@ bench:
 	$(GO) test -run '^$$' -bench GateProcess -benchtime 30x ./internal/cli/
 	$(GO) test -run TestHydraConcurrentProbes -v ./internal/revocation/
 	$(GO) test -run '^$$' -bench 'Sign' -benchtime 50x -count 3 ./internal/cli/ ./internal/attest/
+	$(GO) test -run '^$$' -bench 'VerifyBatch|ECDSAP256Verify' -count 3 ./internal/verify/
+	$(GO) test -run '^$$' -bench VerifyProcess -benchtime 30x ./internal/cli/
 
 clean:
 	rm -rf bin

@@ -24,7 +24,7 @@ type verifyEnv struct {
 	signer                      verifytest.Signer
 }
 
-func newVerifyEnv(t *testing.T) *verifyEnv {
+func newVerifyEnv(t testing.TB) *verifyEnv {
 	t.Helper()
 	ss, err := verifytest.New()
 	if err != nil {
@@ -43,7 +43,7 @@ func newVerifyEnv(t *testing.T) *verifyEnv {
 	return e
 }
 
-func (e *verifyEnv) write(t *testing.T, name string, data []byte) string {
+func (e *verifyEnv) write(t testing.TB, name string, data []byte) string {
 	t.Helper()
 	p := filepath.Join(e.dir, name)
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
@@ -55,7 +55,7 @@ func (e *verifyEnv) write(t *testing.T, name string, data []byte) string {
 	return p
 }
 
-func (e *verifyEnv) decision(t *testing.T, name, verdict string, notAfter time.Time) string {
+func (e *verifyEnv) decision(t testing.TB, name, verdict string, notAfter time.Time) string {
 	t.Helper()
 	content, _ := os.ReadFile(e.artifact)
 	st, err := verifytest.Statement(verify.DecisionPredicateType, map[string]any{

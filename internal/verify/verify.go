@@ -446,17 +446,15 @@ func (v *Verifier) verifyBundle(name string, data []byte, artifacts []Artifact, 
 // several roots a bundle belongs to at most one of them in practice, so the
 // errors of all are reported when none does.
 func (v *Verifier) verifyCrypto(b *bundle.Bundle, target artifactTarget) (*sgverify.VerificationResult, error) {
-	vc, err := b.VerificationContent()
-	if err != nil {
-		return nil, fmt.Errorf("parse bundle: %w", err)
-	}
 	var policy []sgverify.PolicyOption
 	if v.keyed {
 		policy = append(policy, sgverify.WithKey())
 	} else {
 		policy = append(policy, sgverify.WithCertificateIdentity(v.identity.cert))
 	}
-	byKey := vc.PublicKey() != nil
+	// Read from the protobuf rather than VerificationContent(), which would
+	// parse the certificate once more only to say it is not a key.
+	byKey := b.GetVerificationMaterial().GetPublicKey() != nil
 	var errs []error
 	for _, d := range v.domains {
 		sv := d.forCert

@@ -1,0 +1,117 @@
+package cli
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/airlock-dev/airlock/internal/verify"
+	"github.com/airlock-dev/airlock/internal/verify/verifytest"
+)
+
+// cosignVersion is the independent verifier the tools module pins.
+const cosignVersion = "v3.1.3"
+
+// cosignBinary is cosign built by `make cosign` into the cache folder keyed
+// by version (or AIRLOCK_COSIGN); "" when it has not been built.
+func cosignBinary(tb testing.TB) string {
+	tb.Helper()
+	if p := os.Getenv("AIRLOCK_COSIGN"); p != "" {
+		return p
+	}
+	p, err := filepath.Abs(filepath.Join("..", "..", ".cache", "tools", "cosign-"+cosignVersion, "cosign"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := os.Stat(p); err != nil {
+		return ""
+	}
+	return p
+}
+
+// cosignArgs verifies a decision bundle the way TEST-INFRA.md documents for
+// a Fulcio + TSA deployment without a transparency log.
+func cosignArgs(e *verifyEnv, bundle, san string) []string {
+	return []string{"verify-blob-attestation", "--bundle", bundle, "--trusted-root", e.root,
+		"--certificate-identity", san, "--certificate-oidc-issuer", verifytest.GitHubIssuer,
+		"--type", verify.DecisionPredicateType, "--use-signed-timestamps",
+		"--insecure-ignore-tlog=true", "--insecure-ignore-sct=true", e.artifact}
+}
+
+// TestCosignAgrees: cosign, an independent verifier, reaches the same
+// verdicts as airlock on the same bundles and trusted root (which also shows
+// that verifytest's bundles are what a real deployment produces). Runs when
+// cosign has been built (`make cosign`).
+func TestCosignAgrees(t *testing.T) {
+	cosign := cosignBinary(t)
+	if cosign == "" {
+		t.Skipf("cosign %s not built (make cosign): cross-check skipped", cosignVersion)
+	}
+	e := newVerifyEnv(t)
+	good := e.decision(t, "allow.sigstore.json", "allow", time.Now().Add(time.Hour))
+	other := e.write(t, "other.tar", []byte("not the agent\n"))
+	for _, tc := range []struct {
+		name     string
+		san      string
+		artifact string
+		ok       bool
+	}{
+		{"right identity", e.signer.SAN, e.artifact, true},
+		{"wrong identity", strings.Replace(e.signer.SAN, "main", "dev", 1), e.artifact, false},
+		{"other artifact", e.signer.SAN, other, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := *e
+			env.artifact = tc.artifact
+			out, err := exec.Command(cosign, cosignArgs(&env, good, tc.san)...).CombinedOutput()
+			if (err == nil) != tc.ok {
+				t.Errorf("cosign: err %v, expected ok=%v\n%s", err, tc.ok, out)
+			}
+			code, aout, aerr := airlock(t, "", "verify", "--offline", "--bundle", good, "--trusted-root", e.root,
+				"--certificate-identity", tc.san, "--certificate-oidc-issuer", verifytest.GitHubIssuer, tc.artifact)
+			if (code == ExitAllow) != tc.ok {
+				t.Errorf("airlock: exit %d, expected ok=%v\n%s%s", code, tc.ok, aout, aerr)
+			}
+		})
+	}
+}
+
+// BenchmarkVerifyProcess is what an auditor waits for on one bundle: process
+// start → verdict, for the airlock binary and for cosign on the same bundle,
+// trusted root and artifact. Run with:
+//
+//	make cosign && go test -run '^$' -bench VerifyProcess -benchtime 30x ./internal/cli/
+func BenchmarkVerifyProcess(b *testing.B) {
+	bin := filepath.Join(b.TempDir(), "airlock")
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, "../../cmd/airlock")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		b.Fatal(err)
+	}
+	e := newVerifyEnv(b)
+	bundle := e.decision(b, "allow.sigstore.json", "allow", time.Now().Add(time.Hour))
+	b.Run("airlock", func(b *testing.B) {
+		for b.Loop() {
+			out, err := exec.Command(bin, "verify", "--offline", "--bundle", bundle, "--trusted-root", e.root,
+				"--certificate-identity", e.signer.SAN, "--certificate-oidc-issuer", verifytest.GitHubIssuer, e.artifact).CombinedOutput()
+			if err != nil {
+				b.Fatalf("airlock verify: %v\n%s", err, out)
+			}
+		}
+	})
+	b.Run("cosign", func(b *testing.B) {
+		cosign := cosignBinary(b)
+		if cosign == "" {
+			b.Skipf("cosign %s not built (make cosign)", cosignVersion)
+		}
+		for b.Loop() {
+			out, err := exec.Command(cosign, cosignArgs(e, bundle, e.signer.SAN)...).CombinedOutput()
+			if err != nil {
+				b.Fatalf("cosign: %v\n%s", err, out)
+			}
+		}
+	})
+}
