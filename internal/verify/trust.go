@@ -2,6 +2,9 @@ package verify
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -110,28 +113,35 @@ func thresholds(tm root.TrustedMaterial, withKey bool) ([]sgverify.VerifierOptio
 // keyMaterial wraps a PEM public key as trusted material that answers every
 // key hint: the operator named exactly one key, so any hint in the bundle is
 // just a hint.
-func keyMaterial(pemKey []byte) (root.TrustedMaterial, error) {
+func keyMaterial(pemKey []byte) (root.TrustedMaterial, string, error) {
 	pub, err := cryptoutils.UnmarshalPEMToPublicKey(pemKey)
 	if err != nil {
-		return nil, fault.Configf("key: %w", err)
+		return nil, "", fault.Configf("key: %w", err)
 	}
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, "", fault.Configf("key: %w", err)
+	}
+	sum := sha256.Sum256(der)
+	id := "sha256:" + hex.EncodeToString(sum[:])
 	v, err := signature.LoadDefaultVerifier(pub)
 	if err != nil {
-		return nil, fault.Configf("key: %w", err)
+		return nil, "", fault.Configf("key: %w", err)
 	}
 	// Validity is open: a bare public key carries no validity period.
 	k := root.NewExpiringKey(v, time.Time{}, time.Time{})
-	return root.NewTrustedPublicKeyMaterial(func(string) (root.TimeConstrainedVerifier, error) { return k, nil }), nil
+	return root.NewTrustedPublicKeyMaterial(func(string) (root.TimeConstrainedVerifier, error) { return k, nil }), id, nil
 }
 
 // newTrustDomains builds one domain per trusted root (with the key added to
-// each when given), or a key-only domain when no root is given.
-func newTrustDomains(rootsJSON, pemKey []byte) ([]trustDomain, error) {
+// each when given), or a key-only domain when no root is given. keyID is the
+// SHA-256 fingerprint of the operator's key: records name it rather than
+// the hint a bundle claims.
+func newTrustDomains(rootsJSON, pemKey []byte) (domains []trustDomain, keyID string, err error) {
 	var key root.TrustedMaterial
 	if len(pemKey) > 0 {
-		var err error
-		if key, err = keyMaterial(pemKey); err != nil {
-			return nil, err
+		if key, keyID, err = keyMaterial(pemKey); err != nil {
+			return nil, "", err
 		}
 	}
 	var materials []root.TrustedMaterial
@@ -139,7 +149,7 @@ func newTrustDomains(rootsJSON, pemKey []byte) ([]trustDomain, error) {
 	if len(rootsJSON) > 0 {
 		roots, err := parseTrustedRoots(rootsJSON)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		for i, tr := range roots {
 			var tm root.TrustedMaterial = tr
@@ -153,22 +163,21 @@ func newTrustDomains(rootsJSON, pemKey []byte) ([]trustDomain, error) {
 		materials = append(materials, key)
 		names = append(names, "key")
 	} else {
-		return nil, fault.Usagef("no trust material: give a trusted root or a key")
+		return nil, "", fault.Usagef("no trust material: give a trusted root or a key")
 	}
-	domains := make([]trustDomain, 0, len(materials))
+	domains = make([]trustDomain, 0, len(materials))
 	for i, tm := range materials {
 		d := trustDomain{name: names[i]}
 		certOpts, profile := thresholds(tm, false)
 		keyOpts, _ := thresholds(tm, true)
-		var err error
 		if d.forCert, err = sgverify.NewVerifier(tm, certOpts...); err != nil {
-			return nil, fault.Configf("%s: %w", names[i], err)
+			return nil, "", fault.Configf("%s: %w", names[i], err)
 		}
 		if d.forKey, err = sgverify.NewVerifier(tm, keyOpts...); err != nil {
-			return nil, fault.Configf("%s: %w", names[i], err)
+			return nil, "", fault.Configf("%s: %w", names[i], err)
 		}
 		d.profile = profile
 		domains = append(domains, d)
 	}
-	return domains, nil
+	return domains, keyID, nil
 }

@@ -70,6 +70,7 @@ type Config struct {
 type Verifier struct {
 	domains       []trustDomain
 	keyed         bool
+	keyID         string
 	identity      *identityPolicy
 	predicateType string
 	any           bool
@@ -126,7 +127,7 @@ func New(cfg Config) (*Verifier, error) {
 		}
 	}
 	var err error
-	if v.domains, err = newTrustDomains(cfg.TrustedRoots, cfg.Key); err != nil {
+	if v.domains, v.keyID, err = newTrustDomains(cfg.TrustedRoots, cfg.Key); err != nil {
 		return nil, err
 	}
 	return v, nil
@@ -147,7 +148,9 @@ type Signer struct {
 	SignerWorkflow    string `json:"signerWorkflow,omitempty"`
 	RunnerEnvironment string `json:"runnerEnvironment,omitempty"`
 	RunInvocation     string `json:"runInvocation,omitempty"`
-	PublicKey         string `json:"publicKey,omitempty"`
+	// PublicKey is the SHA-256 fingerprint (PKIX DER) of the --key that
+	// verified a key-signed bundle.
+	PublicKey string `json:"publicKey,omitempty"`
 }
 
 // Record is the result for one bundle. Verified is true only if nothing
@@ -369,7 +372,7 @@ func (v *Verifier) verifyBundle(name string, data []byte, artifacts []Artifact, 
 			}
 		}
 	} else if sum != nil && sum.PublicKeyID != nil {
-		rec.Identity = &Signer{PublicKey: string(*sum.PublicKeyID)}
+		rec.Identity = &Signer{PublicKey: v.keyID}
 	}
 	for _, ts := range res.VerifiedTimestamps {
 		if t := ts.Timestamp; rec.SignedAt == nil || t.Before(*rec.SignedAt) {
@@ -466,7 +469,7 @@ func (v *Verifier) verifyCrypto(b *bundle.Bundle, target artifactTarget) (*sgver
 			return res, nil
 		}
 		if len(v.domains) > 1 {
-			err = fmt.Errorf("%s: %w", d.name, err)
+			err = fmt.Errorf("%s (%s): %w", d.name, d.profile, err)
 		}
 		errs = append(errs, err)
 	}

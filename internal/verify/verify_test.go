@@ -344,7 +344,7 @@ func TestKeySigned(t *testing.T) {
 
 	// With the root: its TSA threshold applies to key-signed bundles too.
 	rep := run(t, Config{TrustedRoots: f.root, Key: pem}, []string{p}, art)
-	if !rep.Verified || rep.Bundles[0].Identity == nil || rep.Bundles[0].Identity.PublicKey == "" {
+	if !rep.Verified || rep.Bundles[0].Identity == nil || !strings.HasPrefix(rep.Bundles[0].Identity.PublicKey, "sha256:") {
 		t.Fatalf("with root and key: %s %+v", errorsOf(rep), rep.Bundles[0])
 	}
 	// A key alone (air-gapped): no time source to check.
