@@ -83,6 +83,27 @@ func TestAttestRealSigstore(t *testing.T) {
 	if out, err := cosignVerify(san, changed); err == nil {
 		t.Errorf("cosign accepted a changed artifact:\n%s", out)
 	}
+
+	// airlock verify, the inverse of attest, reaches the same verdicts, and
+	// reads the GitHub extensions the real Fulcio put in the certificate.
+	repo := r.claims["repository"].(string)
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"identity", []string{"--certificate-identity", san, artifactPath}, ExitAllow},
+		{"github conveniences", []string{"--repo", repo, "--signer-workflow", repo + "/.github/workflows/promote.yml", "--source-ref", "refs/heads/main", "--deny-self-hosted-runners", artifactPath}, ExitAllow},
+		{"wrong identity", []string{"--certificate-identity", san + "x", artifactPath}, ExitDeny},
+		{"other source ref", []string{"--repo", repo, "--source-ref", "refs/heads/dev", artifactPath}, ExitDeny},
+		{"changed artifact", []string{"--certificate-identity", san, changed}, ExitDeny},
+		{"after notAfter", []string{"--certificate-identity", san, "--at", time.Now().Add(2 * time.Hour).Format(time.RFC3339), artifactPath}, ExitDeny},
+	} {
+		args := append([]string{"verify", "--offline", "--bundle", bundlePath, "--trusted-root", rootPath, "--certificate-oidc-issuer", r.sim.IssuerURL()}, tc.args...)
+		if code, out, errs := airlock(t, "", args...); code != tc.code {
+			t.Errorf("airlock verify, %s: exit %d, expected %d\n%s%s", tc.name, code, tc.code, out, errs)
+		}
+	}
 }
 
 // BenchmarkSignLocalServices measures keyless signing against the real

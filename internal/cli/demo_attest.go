@@ -87,5 +87,8 @@ func (d *demoSigstore) export(sim *githubsim.Server, out string, stdio Stdio) er
 		"    --certificate-identity %s --certificate-oidc-issuer %s \\\n"+
 		"    --type %s --use-signed-timestamps --insecure-ignore-tlog=true --insecure-ignore-sct=true %s\n",
 		out, bundle, san, sim.IssuerURL(), attest.PredicateType, d.subject.Name)
+	fmt.Fprintf(stdio.Out, "or with airlock (which also refuses it once notAfter has passed):\n  cd %s && airlock verify --offline --bundle %s --trusted-root trusted_root.json \\\n"+
+		"    --certificate-identity %s --certificate-oidc-issuer %s %s\n",
+		out, bundle, san, sim.IssuerURL(), d.subject.Name)
 	return nil
 }

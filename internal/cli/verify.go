@@ -26,7 +26,7 @@ roots, a signer identity and the artifacts they must be about. Offline.
   --trusted-root FILE            trusted root JSON, or JSONL of several roots
   --key FILE                     PEM public key, for key-signed bundles
   --offline                      use only what is given; never the network
-  --digest ALG:HEX               artifact by digest: sha256, sha384, sha512 (repeatable)
+  --digest ALG:HEX               artifact by digest: sha256, sha384, sha512, gitCommit (repeatable)
   --certificate-identity SAN     exact signer (or --certificate-identity-regexp, anchored)
   --certificate-oidc-issuer URL  exact issuer (or --certificate-oidc-issuer-regexp, anchored)
   --repo OWNER/REPO              signed in this repository (Source Repository URI)

@@ -8,29 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airlock-dev/airlock/internal/testsvc"
 	"github.com/airlock-dev/airlock/internal/verify"
 	"github.com/airlock-dev/airlock/internal/verify/verifytest"
 )
-
-// cosignVersion is the independent verifier the tools module pins.
-const cosignVersion = "v3.1.3"
-
-// cosignBinary is cosign built by `make cosign` into the cache folder keyed
-// by version (or AIRLOCK_COSIGN); "" when it has not been built.
-func cosignBinary(tb testing.TB) string {
-	tb.Helper()
-	if p := os.Getenv("AIRLOCK_COSIGN"); p != "" {
-		return p
-	}
-	p, err := filepath.Abs(filepath.Join("..", "..", ".cache", "tools", "cosign-"+cosignVersion, "cosign"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := os.Stat(p); err != nil {
-		return ""
-	}
-	return p
-}
 
 // cosignArgs verifies a decision bundle the way TEST-INFRA.md documents for
 // a Fulcio + TSA deployment without a transparency log.
@@ -43,13 +24,10 @@ func cosignArgs(e *verifyEnv, bundle, san string) []string {
 
 // TestCosignAgrees: cosign, an independent verifier, reaches the same
 // verdicts as airlock on the same bundles and trusted root (which also shows
-// that verifytest's bundles are what a real deployment produces). Runs when
-// cosign has been built (`make cosign`).
+// that verifytest's bundles are what a real deployment produces). cosign is
+// built once by `make tools`.
 func TestCosignAgrees(t *testing.T) {
-	cosign := cosignBinary(t)
-	if cosign == "" {
-		t.Skipf("cosign %s not built (make cosign): cross-check skipped", cosignVersion)
-	}
+	cosign := testsvc.Cosign(t)
 	e := newVerifyEnv(t)
 	good := e.decision(t, "allow.sigstore.json", "allow", time.Now().Add(time.Hour))
 	other := e.write(t, "other.tar", []byte("not the agent\n"))
@@ -83,7 +61,7 @@ func TestCosignAgrees(t *testing.T) {
 // start → verdict, for the airlock binary and for cosign on the same bundle,
 // trusted root and artifact. Run with:
 //
-//	make cosign && go test -run '^$' -bench VerifyProcess -benchtime 30x ./internal/cli/
+//	make tools && go test -run '^$' -bench VerifyProcess -benchtime 30x ./internal/cli/
 func BenchmarkVerifyProcess(b *testing.B) {
 	bin := filepath.Join(b.TempDir(), "airlock")
 	build := exec.Command("go", "build", "-trimpath", "-o", bin, "../../cmd/airlock")
@@ -103,10 +81,7 @@ func BenchmarkVerifyProcess(b *testing.B) {
 		}
 	})
 	b.Run("cosign", func(b *testing.B) {
-		cosign := cosignBinary(b)
-		if cosign == "" {
-			b.Skipf("cosign %s not built (make cosign)", cosignVersion)
-		}
+		cosign := testsvc.Cosign(b)
 		for b.Loop() {
 			out, err := exec.Command(cosign, cosignArgs(e, bundle, e.signer.SAN)...).CombinedOutput()
 			if err != nil {

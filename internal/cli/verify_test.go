@@ -302,3 +302,30 @@ func TestVerifyConformanceThroughCLI(t *testing.T) {
 		})
 	}
 }
+
+// TestDemoExportVerifies: the airlock command the demo prints for auditors
+// verifies the exported allow as printed, and refuses it after its notAfter.
+func TestDemoExportVerifies(t *testing.T) {
+	out := t.TempDir()
+	code, stdout, errs := airlock(t, "", "demo", "--keep=false", "--out", out)
+	if code != ExitAllow {
+		t.Fatalf("demo: exit %d\n%s\n%s", code, stdout, errs)
+	}
+	_, cmd, ok := strings.Cut(stdout, "or with airlock")
+	if !ok {
+		t.Fatalf("the demo prints no airlock verify command:\n%s", stdout)
+	}
+	_, cmd, _ = strings.Cut(cmd, "&& airlock ")
+	cmd = strings.ReplaceAll(cmd, "\\\n", " ")
+	cmd, _, _ = strings.Cut(cmd, "\n")
+	args := strings.Fields(cmd)
+	t.Chdir(out)
+	code, vout, verrs := airlock(t, "", args...)
+	if code != ExitAllow || !strings.Contains(vout, "allow") {
+		t.Fatalf("airlock %s: exit %d\n%s%s", strings.Join(args, " "), code, vout, verrs)
+	}
+	code, vout, verrs = airlock(t, "", append(args, "--at", time.Now().Add(25*time.Hour).Format(time.RFC3339))...)
+	if code != ExitDeny || !strings.Contains(vout, "decision expired") {
+		t.Fatalf("a day later: exit %d\n%s%s", code, vout, verrs)
+	}
+}

@@ -24,19 +24,31 @@ type Artifact struct {
 	Digests map[string][]byte
 }
 
+// gitCommit is the in-toto name of a commit digest: what airlock's decision
+// names as its subject when no release asset matched (SHA-1 or SHA-256
+// object ids).
+const gitCommit = "gitCommit"
+
 var digestSizes = map[string]int{"sha256": sha256.Size, "sha384": sha512.Size384, "sha512": sha512.Size}
 
-// ParseDigest reads ALG:HEX for sha256, sha384 or sha512.
+// sizeOK reports whether raw has the length of an alg digest.
+func sizeOK(alg string, raw []byte) bool {
+	if alg == gitCommit {
+		return len(raw) == 20 || len(raw) == 32
+	}
+	return len(raw) == digestSizes[alg]
+}
+
+// ParseDigest reads ALG:HEX for sha256, sha384, sha512 or gitCommit.
 func ParseDigest(s string) (Artifact, error) {
 	alg, hx, ok := strings.Cut(s, ":")
-	alg = strings.ToLower(alg)
-	size, known := digestSizes[alg]
-	if !ok || !known {
-		return Artifact{}, fault.Usagef("digest %q: expected sha256:HEX, sha384:HEX or sha512:HEX", s)
+	alg = normalizeAlg(alg)
+	if !ok || alg == "" {
+		return Artifact{}, fault.Usagef("digest %q: expected sha256:HEX, sha384:HEX, sha512:HEX or gitCommit:HEX", s)
 	}
 	raw, err := hex.DecodeString(hx)
-	if err != nil || len(raw) != size {
-		return Artifact{}, fault.Usagef("digest %q: expected %d hex characters after %s:", s, 2*size, alg)
+	if err != nil || !sizeOK(alg, raw) {
+		return Artifact{}, fault.Usagef("digest %q: not a %s digest in hex", s, alg)
 	}
 	return Artifact{Name: alg + ":" + strings.ToLower(hx), Digests: map[string][]byte{alg: raw}}, nil
 }
@@ -66,7 +78,7 @@ func ArtifactFromFile(path string) (Artifact, error) {
 
 // String is the artifact's strongest digest, ALG:HEX.
 func (a Artifact) String() string {
-	for _, alg := range []string{"sha256", "sha512", "sha384"} {
+	for _, alg := range []string{"sha256", "sha512", "sha384", gitCommit} {
 		if d, ok := a.Digests[alg]; ok {
 			return alg + ":" + hex.EncodeToString(d)
 		}
@@ -91,8 +103,9 @@ func newDigestIndex(arts []Artifact) digestIndex {
 	return ix
 }
 
-// normalizeAlg maps the names found in in-toto subjects ("sha256") and in
-// message signatures ("SHA2_256") to one spelling; unknown names map to "".
+// normalizeAlg maps the names found in in-toto subjects ("sha256",
+// "gitCommit") and in message signatures ("SHA2_256") to one spelling;
+// unknown names map to "".
 func normalizeAlg(alg string) string {
 	switch strings.ToUpper(alg) {
 	case "SHA256", "SHA2_256":
@@ -101,6 +114,8 @@ func normalizeAlg(alg string) string {
 		return "sha384"
 	case "SHA512", "SHA2_512":
 		return "sha512"
+	case "GITCOMMIT":
+		return gitCommit
 	}
 	return ""
 }
@@ -112,7 +127,7 @@ func (ix digestIndex) lookup(alg, hexDigest string) []int {
 		return nil
 	}
 	raw, err := hex.DecodeString(hexDigest)
-	if err != nil || len(raw) != digestSizes[alg] {
+	if err != nil || !sizeOK(alg, raw) {
 		return nil
 	}
 	return ix[indexKey(alg, raw)]

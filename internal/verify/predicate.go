@@ -4,17 +4,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/airlock-dev/airlock/internal/attest"
+	"github.com/airlock-dev/airlock/internal/policy"
 )
 
-// DecisionPredicateType is airlock's promotion decision: the predicate type
-// required unless the auditor asks for another one or for --any.
-const DecisionPredicateType = "https://github.com/airlock-dev/airlock/attestation/promotion-decision/v1"
+// DecisionPredicateType is airlock's promotion decision (internal/attest):
+// the predicate type required unless the auditor asks for another one or for
+// --any.
+const DecisionPredicateType = attest.PredicateType
 
 // Reason is one finding recorded in a decision, tagged with its control.
-type Reason struct {
-	Control string `json:"control"`
-	Message string `json:"message"`
-}
+type Reason = policy.Reason
 
 // Outcome is what a PredicateCheck concludes about one predicate.
 type Outcome struct {
@@ -46,52 +47,51 @@ func DefaultChecks() map[string]PredicateCheck {
 	return map[string]PredicateCheck{DecisionPredicateType: DecisionCheck{}}
 }
 
-// DecisionCheck enforces a promotion decision: the verdict, and the
-// validity window at the time of verification.
-//
-// The field names below are provisional until internal/attest (issue 5)
-// publishes the predicate and its schema; when it does, replace
-// decisionFields with the real type and keep Check's rules.
+// DecisionCheck enforces a promotion decision as internal/attest writes it:
+// the verdict, and the validity window at the time of verification (C6).
 type DecisionCheck struct{}
 
-type decisionFields struct {
-	Decision *string  `json:"decision"`
-	Reasons  []Reason `json:"reasons"`
-	Validity struct {
-		IssuedAt *time.Time `json:"issuedAt"`
-		NotAfter *time.Time `json:"notAfter"`
-	} `json:"validity"`
-}
-
-// CheckPredicate: a decision passes only if it is "allow", carries a
-// notAfter, was issued no later than at, and has not expired at at. A missing
-// field is a failure, never a default.
+// CheckPredicate: a decision passes only if it is "allow", has a validity
+// window, was issued no later than at, and has not expired at at (notAfter
+// itself is still valid). A missing field is a failure, never a default.
 func (DecisionCheck) CheckPredicate(predicate json.RawMessage, at time.Time) Outcome {
-	var d decisionFields
+	var d attest.Predicate
 	if err := json.Unmarshal(predicate, &d); err != nil {
 		return Outcome{Errors: []string{fmt.Sprintf("decision predicate: %v", err)}}
 	}
 	var o Outcome
 	o.Reasons = d.Reasons
-	o.NotAfter = d.Validity.NotAfter
-	switch {
-	case d.Decision == nil:
-		o.Errors = append(o.Errors, "decision predicate: no decision")
-	case *d.Decision == "allow":
+	switch d.Decision {
+	case "allow":
 		o.Decision = "allow"
-	case *d.Decision == "deny":
+	case "deny":
 		o.Decision = "deny"
 		o.Refusal = true
+	case "":
+		o.Errors = append(o.Errors, "decision predicate: no decision")
 	default:
-		o.Errors = append(o.Errors, fmt.Sprintf("decision predicate: decision: expected %q or %q, got %q", "allow", "deny", *d.Decision))
+		o.Errors = append(o.Errors, fmt.Sprintf("decision predicate: decision: expected %q or %q, got %q", "allow", "deny", d.Decision))
 	}
-	if o.NotAfter == nil {
+	v := d.Validity
+	switch {
+	case v.NotAfter.IsZero():
 		o.Errors = append(o.Errors, "decision predicate: no validity.notAfter: a decision that never expires is not accepted")
-	} else if at.After(*o.NotAfter) {
-		o.Errors = append(o.Errors, fmt.Sprintf("decision expired: notAfter %s is before %s", o.NotAfter.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339)))
+	case v.IssuedAt.IsZero():
+		o.Errors = append(o.Errors, "decision predicate: no validity.issuedAt")
+	case v.NotAfter.Before(v.IssuedAt):
+		o.Errors = append(o.Errors, fmt.Sprintf("decision predicate: validity: notAfter %s is before issuedAt %s", stamp(v.NotAfter), stamp(v.IssuedAt)))
 	}
-	if d.Validity.IssuedAt != nil && d.Validity.IssuedAt.After(at) {
-		o.Errors = append(o.Errors, fmt.Sprintf("decision not yet issued: issuedAt %s is after %s", d.Validity.IssuedAt.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339)))
+	if !v.NotAfter.IsZero() {
+		na := v.NotAfter
+		o.NotAfter = &na
+		if at.After(na) {
+			o.Errors = append(o.Errors, fmt.Sprintf("decision expired: notAfter %s is before %s", stamp(na), stamp(at)))
+		}
+	}
+	if !v.IssuedAt.IsZero() && v.IssuedAt.After(at) {
+		o.Errors = append(o.Errors, fmt.Sprintf("decision not yet issued: issuedAt %s is after %s", stamp(v.IssuedAt), stamp(at)))
 	}
 	return o
 }
+
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }

@@ -8,33 +8,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/airlock-dev/airlock/internal/testsvc"
 )
 
-// realdata finds ../shared/realdata/<sub> next to the repository. A clone
-// without ../shared skips with the reason, except in CI, where it must run.
-func realdata(t *testing.T, sub string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for ; ; dir = filepath.Dir(dir) {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		if dir == filepath.Dir(dir) {
-			t.Fatal("go.mod not found above the test directory")
-		}
-	}
-	p := filepath.Join(filepath.Dir(dir), "shared", "realdata", sub)
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("real test data %s is missing in CI: %v", p, err)
-		}
-		t.Skipf("real test data %s absent (a clone without ../shared): %v", p, err)
-	}
-	return p
-}
+func realdata(t *testing.T, sub string) string { return testsvc.RealData(t, sub) }
 
 // readTSV reads a tab-separated file with a header line starting with "#".
 func readTSV(t *testing.T, path string) (header []string, rows []map[string]string) {

@@ -531,7 +531,7 @@ func verifyWith(sv *sgverify.Verifier, b *bundle.Bundle, target artifactTarget, 
 func (v *Verifier) pickArtifact(env sgverify.EnvelopeContent, msg sgverify.MessageSignatureContent, artifacts []Artifact, ix digestIndex) (artifactTarget, []int, error) {
 	if msg != nil {
 		alg := normalizeAlg(msg.DigestAlgorithm())
-		if alg == "" || len(msg.Digest()) != digestSizes[alg] {
+		if _, sha := digestSizes[alg]; !sha || !sizeOK(alg, msg.Digest()) {
 			return nil, nil, fmt.Errorf("message signature: unsupported digest %q", msg.DigestAlgorithm())
 		}
 		hits := ix[indexKey(alg, msg.Digest())]

@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airlock-dev/airlock/internal/attest"
 	"github.com/airlock-dev/airlock/internal/fault"
+	"github.com/airlock-dev/airlock/internal/policy"
 	"github.com/airlock-dev/airlock/internal/verify/verifytest"
 )
 
@@ -58,11 +60,12 @@ func newFixture(t testing.TB) *fixture {
 
 var allowUntil = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 
-func decision(verdict string, issuedAt, notAfter time.Time) map[string]any {
-	return map[string]any{
-		"decision": verdict,
-		"reasons":  []map[string]string{{"control": "C4", "message": "approved by @alice"}},
-		"validity": map[string]any{"issuedAt": issuedAt.Format(time.RFC3339), "notAfter": notAfter.Format(time.RFC3339)},
+// decision is a predicate as internal/attest writes it.
+func decision(verdict string, issuedAt, notAfter time.Time) attest.Predicate {
+	return attest.Predicate{
+		Decision: verdict,
+		Reasons:  []policy.Reason{{Control: "C4", Message: "approved by @alice"}},
+		Validity: attest.Validity{IssuedAt: issuedAt.UTC().Truncate(time.Second), NotAfter: notAfter.UTC().Truncate(time.Second)},
 	}
 }
 
@@ -200,6 +203,9 @@ func TestPredicateType(t *testing.T) {
 	msgPath := filepath.Join(dir, "blob.sigstore.json")
 	os.WriteFile(msgPath, msg, 0o600)
 	noValidity := f.attest(t, dir, "novalidity.json", f.signer, DecisionPredicateType, map[string]any{"decision": "allow"}, f.art)
+	noIssued := f.attest(t, dir, "noissued.json", f.signer, DecisionPredicateType, map[string]any{"decision": "allow", "validity": map[string]any{"notAfter": "2030-01-01T00:00:00Z"}}, f.art)
+	inverted := f.attest(t, dir, "inverted.json", f.signer, DecisionPredicateType, decision("allow", allowUntil, time.Now().Add(-time.Hour)), f.art)
+	notObject := f.attest(t, dir, "notobject.json", f.signer, DecisionPredicateType, []string{"allow"}, f.art)
 
 	for _, tc := range []struct {
 		name   string
@@ -215,6 +221,9 @@ func TestPredicateType(t *testing.T) {
 		{"message signature with any", msgPath, func(c *Config) { c.Any = true }, true, ""},
 		{"decision without notAfter", noValidity, func(*Config) {}, false, "no validity.notAfter"},
 		{"decision checks still run with any", noValidity, func(c *Config) { c.Any = true }, false, "no validity.notAfter"},
+		{"decision without issuedAt", noIssued, func(*Config) {}, false, "no validity.issuedAt"},
+		{"decision window inverted", inverted, func(*Config) {}, false, "is before issuedAt"},
+		{"decision predicate not an object", notObject, func(*Config) {}, false, "decision predicate: json"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := f.config()
@@ -462,5 +471,45 @@ func TestSeveralRoots(t *testing.T) {
 	rep := run(t, one, []string{a, b}, art)
 	if rep.Verified || rep.Bundles[0].Verified != true || rep.Bundles[1].Verified {
 		t.Fatalf("one root: %s", errorsOf(rep))
+	}
+}
+
+// TestGitCommitSubject: a decision about a commit (the gate's subject when no
+// release asset matched) verifies against --digest gitCommit:SHA.
+func TestGitCommitSubject(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	sha := strings.Repeat("3f", 20)
+	st, err := verifytest.Statement(DecisionPredicateType, decision("allow", time.Now().Add(-time.Minute), allowUntil),
+		map[string]any{"name": "acme/agent@refs/tags/v1.2.3", "digest": map[string]string{"gitCommit": sha}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := f.ss.Attest(f.signer, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "commit.sigstore.json")
+	os.WriteFile(p, b, 0o600)
+	for _, tc := range []struct {
+		digest string
+		ok     bool
+	}{
+		{"gitCommit:" + sha, true},
+		{"gitCommit:" + strings.Repeat("3e", 20), false},
+		{"sha256:" + strings.Repeat("3f", 32), false},
+	} {
+		a, err := ParseDigest(tc.digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep := run(t, f.config(), []string{p}, a); rep.Verified != tc.ok {
+			t.Errorf("%s: verified=%v, expected %v: %s", tc.digest, rep.Verified, tc.ok, errorsOf(rep))
+		}
+	}
+	for _, bad := range []string{"gitCommit:abc", "md5:" + sha, "sha256:" + sha, "sha256", "SHA2_256:zz"} {
+		if _, err := ParseDigest(bad); fault.KindOf(err) != fault.KindUsage {
+			t.Errorf("%q: %v", bad, err)
+		}
 	}
 }
