@@ -383,10 +383,15 @@ func TestContractKnownExampleValues(t *testing.T) {
 // pulls/get and pulls/list-reviews (promotion-PR mode: "pull-request",
 // "pull-request-review"), which the trimmed description does not carry, and
 // repos/list-releases (finding a draft release) and repos/delete-release-asset
-// (replacing this run attempt's own asset).
+// (replacing this run attempt's own asset). `airlock check` adds
+// checks/list-for-ref (finding the check run an earlier attempt created:
+// "check-run" items), pulls/list-files (does the pull request touch a
+// promotion file: "diff-entry") and git/get-commit (the parents of the
+// verified merge commit: "git-commit").
 var simRoutesOutsideDescription = map[string]bool{
 	"repos/get": true, "repos/get-content": true, "rate-limit/get": true, "pulls/get": true, "pulls/list-reviews": true,
 	"repos/list-releases": true, "repos/delete-release-asset": true,
+	"checks/list-for-ref": true, "pulls/list-files": true, "git/get-commit": true,
 }
 
 // TestContractSimulatorMatchesSchemas fetches every REST operation the

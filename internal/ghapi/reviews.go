@@ -142,6 +142,11 @@ type PullRequest struct {
 	HeadRef        string
 	BaseRef        string
 	MergeCommitSHA string // "" when GitHub has not computed one
+	// BaseSHA is the base branch's commit GitHub last compared against.
+	BaseSHA string
+	// ChangedFiles is how many files the pull request changes; -1 when
+	// GitHub did not say.
+	ChangedFiles int
 }
 
 // PullRequest fetches GET /repos/{owner}/{repo}/pulls/{pull_number}.
@@ -165,9 +170,14 @@ func (c *Client) PullRequest(ctx context.Context, owner, repo string, number int
 	if w.GetNumber() != number || w.GetHead().GetSHA() == "" || w.GetBase().GetRef() == "" || w.GetUser().GetLogin() == "" || w.GetUser().GetID() <= 0 {
 		return nil, fault.Operationalf("get %s: decode pull request: expected number %d, head.sha, base.ref, user.login and user.id", o.resource, number)
 	}
+	changed := -1
+	if w.ChangedFiles != nil {
+		changed = *w.ChangedFiles
+	}
 	return &PullRequest{
 		Number: w.GetNumber(), State: w.GetState(), Author: User{Login: w.GetUser().GetLogin(), ID: w.GetUser().GetID()},
 		HeadSHA: w.GetHead().GetSHA(), HeadRef: w.GetHead().GetRef(), BaseRef: w.GetBase().GetRef(), MergeCommitSHA: w.GetMergeCommitSHA(),
+		BaseSHA: w.GetBase().GetSHA(), ChangedFiles: changed,
 	}, nil
 }
 

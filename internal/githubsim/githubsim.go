@@ -182,6 +182,7 @@ type Server struct {
 
 	mu            sync.Mutex
 	releases      map[string]*releaseState // by repoKey; releases.go
+	checks        map[string]*checksState  // by repoKey; checks.go
 	tokens        map[string]*tokenState
 	faults        map[string][]*Fault
 	log           []Request

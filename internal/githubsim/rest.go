@@ -27,6 +27,7 @@ func (s *Server) registerREST() {
 	s.rest("GET /repos/{owner}/{repo}/pulls/{pull_number}", "pulls/get", "pull-requests:read", s.getPull)
 	s.rest("GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews", "pulls/list-reviews", "pull-requests:read", s.listReviews)
 	s.registerReleases()
+	s.registerChecks()
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

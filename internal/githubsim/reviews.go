@@ -163,6 +163,10 @@ func (s *Server) pullJSON(rp Repository, pr PullRequest) map[string]any {
 		merge = pr.MergeCommitSHA
 	}
 	repoJSON := s.minimalRepoJSON(rp)
+	changed := pr.ChangedFiles
+	if changed == 0 {
+		changed = s.pullFileCount(rp.Owner, rp.Name, pr.Number)
+	}
 	return map[string]any{
 		"id":               pr.ID,
 		"node_id":          nodeID("011:PullRequest", pr.ID),
@@ -178,7 +182,8 @@ func (s *Server) pullJSON(rp Repository, pr PullRequest) map[string]any {
 		"merged":           false,
 		"draft":            false,
 		"head":             map[string]any{"label": rp.Owner + ":" + pr.HeadRef, "ref": pr.HeadRef, "sha": pr.HeadSHA, "repo": repoJSON, "user": s.userJSON(rp.Owner, rp.OwnerID, rp.OwnerType)},
-		"base":             map[string]any{"label": rp.Owner + ":" + pr.BaseRef, "ref": pr.BaseRef, "sha": stableSHA("base", rp.Owner, rp.Name, pr.BaseRef), "repo": repoJSON, "user": s.userJSON(rp.Owner, rp.OwnerID, rp.OwnerType)},
+		"base":             map[string]any{"label": rp.Owner + ":" + pr.BaseRef, "ref": pr.BaseRef, "sha": pr.BaseSHA, "repo": repoJSON, "user": s.userJSON(rp.Owner, rp.OwnerID, rp.OwnerType)},
+		"changed_files":    changed,
 	}
 }
 

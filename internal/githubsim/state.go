@@ -123,6 +123,11 @@ type PullRequest struct {
 	BaseRef        string
 	MergeCommitSHA string
 	CreatedAt      time.Time
+	// BaseSHA zero: derived from the base ref.
+	BaseSHA string
+	// ChangedFiles is the pull request's changed_files; 0: the number of
+	// files set with SetPullRequestFiles.
+	ChangedFiles int
 }
 
 // Review is a pull request review.
@@ -441,6 +446,9 @@ func (s *Server) SetPullRequest(owner, repo string, pr PullRequest) {
 	}
 	if pr.HeadSHA == "" {
 		pr.HeadSHA = stableSHA("pull-head", owner, repo, strconv.Itoa(pr.Number))
+	}
+	if pr.BaseSHA == "" {
+		pr.BaseSHA = stableSHA("base", owner, repo, pr.BaseRef)
 	}
 	if pr.Author.Login == "" {
 		pr.Author = User{Login: DefaultActor, ID: DefaultActorID}
