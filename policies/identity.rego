@@ -15,6 +15,7 @@ token_claims := object.get(token_identity, "claims", {})
 
 deny contains reason("C1", "the OIDC token has no environment claim: the job must declare `environment:`") if {
 	input.identity.verified == true
+	not pr_check # check.rego: a pull request check deploys nothing
 	object.get(token_claims, "environment", "") == ""
 }
 
@@ -25,6 +26,7 @@ deny contains reason("C1", sprintf("the job runs in environment %q, expected %q"
 
 deny contains reason("C1", sprintf("ref %q is not an allowed ref (allowed: %s)", [object.get(token_claims, "ref", ""), concat(", ", input.request.allowed_refs)])) if {
 	input.identity.verified == true
+	not pr_check # check.rego judges the pull request's base branch instead
 	not ref_allowed(object.get(token_claims, "ref", ""))
 }
 

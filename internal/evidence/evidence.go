@@ -35,6 +35,34 @@ type Evidence struct {
 	// production identity compares with the QA ones (C3); nil when the
 	// workflow did not declare its QA credentials, which policy denies.
 	Revocation *revocation.Report `json:"revocation,omitempty"`
+	// PullRequest is set only by `airlock check`: then the evidence
+	// describes a pull request as it would be at merge, not a deployment,
+	// and policy judges the branch it merges into instead of the run's ref.
+	PullRequest *PullRequest `json:"pull_request,omitempty"`
+}
+
+// PullRequest is the promotion pull request `airlock check` evaluates. The
+// number comes from the verified ref (refs/pull/N/merge); head and base are
+// the parents of the verified merge commit, so they are the commits this
+// run tested even if the pull request has moved on since.
+type PullRequest struct {
+	Number  int    `json:"number"`
+	HeadSHA string `json:"head_sha"`
+	BaseSHA string `json:"base_sha"`
+	// BaseRef is the branch the pull request merges into, "refs/heads/…".
+	BaseRef string `json:"base_ref"`
+	// PromotionFiles are the changed files that match manifest-paths (old
+	// and new names of a renamed file).
+	PromotionFiles []string `json:"promotion_files"`
+	// ProductionManifestAtBase says what the base commit holds at the
+	// production manifest's path: "present", "absent" (this pull request
+	// adds it), "invalid", or "" when no manifests are configured.
+	ProductionManifestAtBase string `json:"production_manifest_at_base"`
+	// ProductionChanges and ProductionEscalations are how this pull request
+	// changes the production manifest (base → head); empty unless the base
+	// holds a valid one.
+	ProductionChanges     []manifest.Change     `json:"production_changes"`
+	ProductionEscalations []manifest.Escalation `json:"production_escalations"`
 }
 
 // Request is what the workflow asked airlock to enforce (action inputs).
