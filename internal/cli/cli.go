@@ -30,6 +30,7 @@ const usage = `airlock — a fresh, signed trust decision at the QA → producti
 
 Usage:
   airlock gate                 run the promotion gate (as a GitHub Actions step; reads INPUT_* variables)
+  airlock check                the required status check on a promotion pull request: publishes the check run "airlock / promotion"
   airlock token verify [flags] verify a GitHub Actions OIDC token and print its claims
   airlock policy test [DIR]    run the Rego tests of the default policies, or of DIR on top of them
   airlock verify [flags] [ARTIFACT ...]
@@ -64,6 +65,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdio S
 	switch args[0] {
 	case "gate":
 		return runGate(ctx, args[1:], getenv, stdio)
+	case "check":
+		return runCheck(ctx, args[1:], getenv, stdio)
 	case "token":
 		if len(args) < 2 || args[1] != "verify" {
 			return fault.Usagef("usage: airlock token verify --token FILE|- --issuer URL --audience AUD [--jwks FILE] [--at RFC3339]")

@@ -121,6 +121,13 @@ func runGate(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	runner := actionio.New(getenv, stdio.Out)
+	switch mode := runner.Input("mode"); mode {
+	case "", "gate":
+	case "check": // the action's `mode: check`
+		return runCheck(ctx, nil, getenv, stdio)
+	default:
+		return fault.Usagef("input mode: %q: expected gate or check", mode)
+	}
 	err := gateMain(ctx, runner, getenv, stdio)
 	if err != nil && exitCode(err) != ExitDeny {
 		runner.Error("airlock could not decide", err.Error())
@@ -259,7 +266,7 @@ func qaCredentials(r *actionio.Runner, getenv func(string) string) (*revocation.
 		return nil, nil
 	}
 	name, data := "qa-credentials", []byte(v)
-	if v != "none" && !strings.ContainsAny(v, "\n[{:") {
+	if credentialsFileInput(v) {
 		p := v
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(getenv("GITHUB_WORKSPACE"), p)
@@ -279,6 +286,12 @@ func qaCredentials(r *actionio.Runner, getenv func(string) string) (*revocation.
 		return nil, err
 	}
 	return &d, nil
+}
+
+// credentialsFileInput reports whether the qa-credentials input names a
+// file rather than holding YAML (or none).
+func credentialsFileInput(v string) bool {
+	return v != "" && v != "none" && !strings.ContainsAny(v, "\n[{:")
 }
 
 func orDefault(v, def string) string {

@@ -284,6 +284,41 @@ func (c *Client) CheckRunsForRef(ctx context.Context, owner, repo, ref, name str
 	return out, nil
 }
 
+// CheckRunAnnotations lists a check run's annotations
+// (GET /repos/{owner}/{repo}/check-runs/{check_run_id}/annotations), every
+// page: an update appends, so a caller compares before it updates.
+func (c *Client) CheckRunAnnotations(ctx context.Context, owner, repo string, id int64) ([]Annotation, error) {
+	p, err := repoPath(owner, repo)
+	if err != nil {
+		return nil, err
+	}
+	if id <= 0 {
+		return nil, fault.Usagef("check run id: expected > 0, got %d", id)
+	}
+	o := op{resource: fmt.Sprintf("annotations of check run %d of %s/%s", id, owner, repo), permission: "checks: read"}
+	out := []Annotation{}
+	err = c.pages(ctx, o, p+"/check-runs/"+strconv.FormatInt(id, 10)+"/annotations?per_page=100", func(body []byte) error {
+		var ws []*github.CheckRunAnnotation
+		if err := decodeArray(body, &ws); err != nil {
+			return fmt.Errorf("decode annotations: %w", err)
+		}
+		for i, w := range ws {
+			if w == nil || w.GetPath() == "" || w.GetStartLine() < 1 || w.GetAnnotationLevel() == "" {
+				return fmt.Errorf("decode annotations: entry %d: expected path, start_line and annotation_level", i)
+			}
+			out = append(out, Annotation{
+				Path: w.GetPath(), StartLine: w.GetStartLine(), EndLine: w.GetEndLine(), Level: w.GetAnnotationLevel(),
+				Title: w.GetTitle(), Message: w.GetMessage(), RawDetails: w.GetRawDetails(),
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func decodeCheckRun(o op, body []byte) (*CheckRun, error) {
 	run, err := checkRunFrom(body)
 	if err != nil {

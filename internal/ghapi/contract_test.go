@@ -385,13 +385,14 @@ func TestContractKnownExampleValues(t *testing.T) {
 // repos/list-releases (finding a draft release) and repos/delete-release-asset
 // (replacing this run attempt's own asset). `airlock check` adds
 // checks/list-for-ref (finding the check run an earlier attempt created:
-// "check-run" items), pulls/list-files (does the pull request touch a
+// "check-run" items) and checks/list-annotations (what such a run already
+// carries: "check-annotation"), pulls/list-files (does the pull request touch a
 // promotion file: "diff-entry") and git/get-commit (the parents of the
 // verified merge commit: "git-commit").
 var simRoutesOutsideDescription = map[string]bool{
 	"repos/get": true, "repos/get-content": true, "rate-limit/get": true, "pulls/get": true, "pulls/list-reviews": true,
 	"repos/list-releases": true, "repos/delete-release-asset": true,
-	"checks/list-for-ref": true, "pulls/list-files": true, "git/get-commit": true,
+	"checks/list-for-ref": true, "checks/list-annotations": true, "pulls/list-files": true, "git/get-commit": true,
 }
 
 // TestContractSimulatorMatchesSchemas fetches every REST operation the

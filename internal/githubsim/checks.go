@@ -83,6 +83,7 @@ func (s *Server) registerChecks() {
 	s.rest("POST /repos/{owner}/{repo}/check-runs", "checks/create", "checks:write", s.createCheckRun)
 	s.rest("PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}", "checks/update", "checks:write", s.updateCheckRun)
 	s.rest("GET /repos/{owner}/{repo}/commits/{ref}/check-runs", "checks/list-for-ref", "checks:read", s.listCheckRuns)
+	s.rest("GET /repos/{owner}/{repo}/check-runs/{check_run_id}/annotations", "checks/list-annotations", "checks:read", s.listAnnotations)
 	s.rest("POST /repos/{owner}/{repo}/statuses/{sha}", "repos/create-commit-status", "statuses:write", s.createStatus)
 	s.rest("GET /repos/{owner}/{repo}/pulls/{pull_number}/files", "pulls/list-files", "pull-requests:read", s.listPullFiles)
 	s.rest("GET /repos/{owner}/{repo}/git/commits/{commit_sha}", "git/get-commit", "contents:read", s.getGitCommit)
@@ -383,6 +384,45 @@ func (s *Server) listCheckRuns(w http.ResponseWriter, r *http.Request) {
 		runs = append(runs, s.checkRunJSON(rs.repo, cr))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"total_count": len(match), "check_runs": runs})
+}
+
+func (s *Server) listAnnotations(w http.ResponseWriter, r *http.Request) {
+	rs, ok := s.lookupRepo(r)
+	if !ok {
+		notFound(w)
+		return
+	}
+	id, _ := strconv.ParseInt(r.PathValue("check_run_id"), 10, 64)
+	var anns []CheckAnnotation
+	found := false
+	s.mu.Lock()
+	for _, cr := range s.checksLocked(rs.repo.Owner, rs.repo.Name).runs {
+		if cr.ID == id {
+			anns, found = slices.Clone(cr.Annotations), true
+		}
+	}
+	s.mu.Unlock()
+	if !found {
+		notFound(w)
+		return
+	}
+	lo, hi := s.paginate(w, r, len(anns))
+	full := url.PathEscape(rs.repo.Owner) + "/" + url.PathEscape(rs.repo.Name)
+	out := make([]any, 0, hi-lo)
+	for _, a := range anns[lo:hi] {
+		nullable := func(v string) any {
+			if v == "" {
+				return nil
+			}
+			return v
+		}
+		out = append(out, map[string]any{
+			"path": a.Path, "start_line": a.StartLine, "end_line": a.EndLine, "start_column": nil, "end_column": nil,
+			"annotation_level": a.Level, "title": nullable(a.Title), "message": a.Message, "raw_details": nullable(a.RawDetails),
+			"blob_href": s.URL() + "/" + full + "/blob/HEAD/" + a.Path,
+		})
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) checkRunJSON(rp Repository, cr CheckRun) map[string]any {
