@@ -51,7 +51,7 @@ $(COSIGN):
 	scripts/tool.sh cosign >/dev/null
 
 lint: $(ACTIONLINT)
-	$(ACTIONLINT) -shellcheck= .github/workflows/*.yml
+	$(ACTIONLINT) -shellcheck= .github/workflows/*.yml docs/examples/*.yml
 
 unit: tools
 	$(GO) test -race -count=1 ./...

@@ -668,3 +668,61 @@ func TestCheckGolden(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckEvidenceMatchesSchema: the check's evidence, pull_request section
+// included, is the document schema/evidence.schema.json describes; files the
+// pull request broke are failures annotated where they broke.
+func TestCheckEvidenceMatchesSchema(t *testing.T) {
+	const newBase = "7777777777777777777777777777777777777777"
+	for _, tt := range []struct {
+		name       string
+		mutate     func(r *gateRun, revoke func())
+		base, sha  string
+		conclusion string
+		annotation *githubsim.CheckAnnotation
+	}{
+		{"allowed", func(r *gateRun, revoke func()) { revoke(); r.approveHead() }, "present", checkBase, "success", nil},
+		{"production manifest new", func(r *gateRun, revoke func()) {
+			revoke()
+			r.approveHead()
+			r.sim.SetPullRequest("acme", "support-agent", githubsim.PullRequest{Number: checkPR, HeadSHA: checkHead, BaseSHA: newBase, MergeCommitSHA: checkMerge})
+		}, "absent", newBase, "success", nil},
+		{"manifest broken in the pull request", func(r *gateRun, revoke func()) {
+			revoke()
+			r.approveHead()
+			r.sim.SetFile("acme", "support-agent", checkHead, "agent/production.yaml", []byte("name: [unclosed\n"))
+		}, "present", checkBase, "failure", &githubsim.CheckAnnotation{Path: "agent/production.yaml", StartLine: 1, Level: "failure"}},
+		{"credentials file broken in the pull request", func(r *gateRun, revoke func()) {
+			revoke()
+			r.approveHead()
+			r.sim.SetFile("acme", "support-agent", checkHead, credsPath, []byte("- name: x\n  kind: oath2\n  token-env: T\n"))
+		}, "present", checkBase, "failure", &githubsim.CheckAnnotation{Path: credsPath, StartLine: 2, Level: "failure"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r, revoke := newCheckRun(t)
+			tt.mutate(r, revoke)
+			o := r.check()
+			if o.evidence == nil {
+				t.Fatalf("no evidence (exit %d): %s", o.code, o.stderr)
+			}
+			assertMatchesSchema(t, "evidence.schema.json", o.evidence)
+			pr := o.evidence["pull_request"].(map[string]any)
+			if pr["number"] != float64(checkPR) || pr["head_sha"] != checkHead || pr["base_sha"] != tt.sha || pr["base_ref"] != "refs/heads/main" || pr["production_manifest_at_base"] != tt.base {
+				t.Errorf("pull_request evidence %v", pr)
+			}
+			cr := r.theCheckRun()
+			if cr.Conclusion != tt.conclusion {
+				t.Errorf("conclusion %q, expected %q: %s", cr.Conclusion, tt.conclusion, o.outputs["reasons"])
+			}
+			if a := tt.annotation; a != nil {
+				found := false
+				for _, got := range cr.Annotations {
+					found = found || got.Path == a.Path && got.StartLine == a.StartLine && got.Level == a.Level && got.Title == "airlock: invalid file"
+				}
+				if !found {
+					t.Errorf("no annotation at %s line %d among %+v", a.Path, a.StartLine, cr.Annotations)
+				}
+			}
+		})
+	}
+}
