@@ -96,7 +96,7 @@ func runCheck(ctx context.Context, args []string, getenv func(string) string, st
 	runner := actionio.New(getenv, stdio.Out)
 	err := checkMain(ctx, runner, getenv, stdio)
 	if err != nil && exitCode(err) != ExitDeny {
-		runner.Error("airlock could not publish the promotion check", err.Error())
+		runner.Error("airlock could not check the promotion", err.Error())
 	}
 	return err
 }
