@@ -78,7 +78,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdio S
 		}
 		return runPolicyTest(ctx, args[2:], stdio)
 	case "verify":
-		return runVerify(ctx, args[1:], stdio)
+		return runVerify(ctx, args[1:], getenv, stdio)
 	case "demo":
 		return runDemo(ctx, args[1:], stdio)
 	case "version", "--version":

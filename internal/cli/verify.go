@@ -14,15 +14,24 @@ import (
 	"unicode"
 
 	"github.com/airlock-dev/airlock/internal/fault"
+	"github.com/airlock-dev/airlock/internal/policy"
 	"github.com/airlock-dev/airlock/internal/verify"
 )
 
 const verifyUsage = `usage: airlock verify [flags] [ARTIFACT ...]
 
 Verifies Sigstore bundles (airlock decisions by default) against trusted
-roots, a signer identity and the artifacts they must be about. Offline.
+roots, a signer identity and the artifacts they must be about. Offline with
+--bundle; --release and the attestation store read GitHub (GITHUB_TOKEN is
+optional: public repositories need none; drafts and private ones need it).
 
   --bundle PATH                  bundle file, JSONL file or directory (repeatable)
+  --release OWNER/REPO@TAG       verify the release's *.sigstore.json assets
+  --trusted-root-from-release    trust the release's trusted_root.json asset
+                                 (trusting what the release itself ships)
+  (--repo and --digest or ARTIFACT, without --bundle or --release: the bundles
+   GitHub's attestation store holds for each artifact's sha256)
+  --github-api-url URL           REST API (default $GITHUB_API_URL, else api.github.com)
   --trusted-root FILE            trusted root JSON, or JSONL of several roots
   --key FILE                     PEM public key, for key-signed bundles
   --offline                      use only what is given; never the network
@@ -37,6 +46,10 @@ roots, a signer identity and the artifacts they must be about. Offline.
   --any                          accept any signed content, message signatures included
   --include-deny                 list refusals (deny decisions) instead of failing on them
   --at RFC3339                   check decision validity at this time instead of now
+  --policy DIR                   re-evaluate each decision's recorded evidence under
+                                 this policy directory (as the gate's policy input)
+                                 and report whether it would still pass
+  --require-policy-pass          with --policy: a decision that would now be denied fails
   --format table|json            output (default table)
   --jobs N                       concurrent verifications (default: CPUs)
 
@@ -75,7 +88,7 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 
 // runVerify is the auditor's command. Every path that printed a failure
 // returns an error: exit 0 means everything asked for was verified.
-func runVerify(ctx context.Context, args []string, stdio Stdio) error {
+func runVerify(ctx context.Context, args []string, getenv func(string) string, stdio Stdio) error {
 	fs := newFlagSet("verify", stdio)
 	fs.Usage = func() { fmt.Fprintln(stdio.Err, verifyUsage) }
 	var bundles, digests stringList
@@ -98,7 +111,10 @@ func runVerify(ctx context.Context, args []string, stdio Stdio) error {
 	includeDeny := fs.Bool("include-deny", false, "")
 	at := fs.String("at", "", "")
 	policyDir := fs.String("policy", "", "")
+	requirePass := fs.Bool("require-policy-pass", false, "")
 	release := fs.String("release", "", "")
+	rootFromRelease := fs.Bool("trusted-root-from-release", false, "")
+	apiURL := fs.String("github-api-url", "", "")
 	format := fs.String("format", "table", "")
 	jobs := fs.Int("jobs", 0, "")
 	artifactPaths, err := parseInterspersed(fs, args)
@@ -111,28 +127,36 @@ func runVerify(ctx context.Context, args []string, stdio Stdio) error {
 		return fault.Usagef("verify: --format: expected table or json, got %q", *format)
 	case *jobs < 0:
 		return fault.Usagef("verify: --jobs: expected a positive number, got %d", *jobs)
-	case *policyDir != "":
-		return fault.Usagef("verify: --policy (re-evaluating recorded evidence) is not implemented yet")
+	case *requirePass && *policyDir == "":
+		return fault.Usagef("verify: --require-policy-pass needs --policy DIR")
 	case *release != "" && *offline:
 		return fault.Usagef("verify: --release downloads the release's bundles: not with --offline (download them and use --bundle)")
-	case *release != "":
-		return fault.Usagef("verify: --release is not implemented yet: download the release's *.sigstore.json and use --bundle")
-	case len(bundles) == 0 && id.Repo != "" && len(digests) > 0 && *offline:
+	case *release != "" && len(bundles) > 0:
+		return fault.Usagef("verify: give --release or --bundle, not both")
+	case *rootFromRelease && *release == "":
+		return fault.Usagef("verify: --trusted-root-from-release needs --release")
+	case *rootFromRelease && *trustedRoot != "":
+		return fault.Usagef("verify: give --trusted-root or --trusted-root-from-release, not both")
+	case len(bundles) == 0 && *release == "" && id.Repo != "" && (len(digests) > 0 || len(artifactPaths) > 0) && *offline:
 		return fault.Usagef("verify: querying GitHub's attestation store needs the network: not with --offline (give --bundle)")
-	case len(bundles) == 0 && id.Repo != "" && len(digests) > 0:
-		return fault.Usagef("verify: querying GitHub's attestation store (--repo with --digest, no --bundle) is not implemented yet: give --bundle")
-	case len(bundles) == 0:
-		return fault.Usagef("verify: no bundle: give --bundle PATH")
+	case len(bundles) == 0 && *release == "" && id.Repo == "":
+		return fault.Usagef("verify: no bundle: give --bundle PATH, --release OWNER/REPO@TAG, or --repo OWNER/REPO to query GitHub's attestation store")
 	case *trustedRoot == "" && *keyPath == "" && *offline:
 		return fault.Usagef("verify: --offline needs --trusted-root FILE (or --key FILE)")
-	case *trustedRoot == "" && *keyPath == "":
+	case *trustedRoot == "" && *keyPath == "" && !*rootFromRelease:
 		return fault.Usagef("verify: the default trust (public-good and GitHub roots via TUF) is not implemented yet: give --trusted-root FILE")
 	case len(artifactPaths) == 0 && len(digests) == 0:
 		return fault.Usagef("verify: no artifact: name ARTIFACT files or give --digest ALG:HEX")
 	}
 
+	var rel releaseRef
+	if *release != "" {
+		if rel, err = parseReleaseRef(*release); err != nil {
+			return err
+		}
+	}
 	cfg := verify.Config{Identity: id, PredicateType: *predicateType, Any: *anyContent, IncludeDeny: *includeDeny,
-		Workers: *jobs, Now: time.Now}
+		Workers: *jobs, Now: time.Now, RequirePolicyPass: *requirePass}
 	if *at != "" {
 		if cfg.At, err = time.Parse(time.RFC3339, *at); err != nil {
 			return fault.Usagef("verify: --at: %q is not an RFC 3339 time", *at)
@@ -164,11 +188,59 @@ func runVerify(ctx context.Context, args []string, stdio Stdio) error {
 		artifacts = append(artifacts, a)
 	}
 
+	if *policyDir != "" {
+		srcs, err := policySources(*policyDir)
+		if err != nil {
+			return fmt.Errorf("verify: --policy: %w", err)
+		}
+		engine, err := policy.Load(ctx, srcs...)
+		if err != nil {
+			return fmt.Errorf("verify: --policy %s: %w", *policyDir, err)
+		}
+		cfg.Policy = engine
+	}
+
+	// Bundles from GitHub are fetched before the verifier is built: with
+	// --trusted-root-from-release the trust material comes with them.
+	var fetched []verify.Bundle
+	source := ""
+	fromGitHub := len(bundles) == 0
+	if fromGitHub {
+		gh, err := newGitHubSource(*apiURL, getenv)
+		if err != nil {
+			return fmt.Errorf("verify: %w", err)
+		}
+		if *release != "" {
+			var root []byte
+			if fetched, root, err = gh.releaseBundles(ctx, rel, *rootFromRelease); err != nil {
+				return err
+			}
+			if root != nil {
+				cfg.TrustedRoots = root
+			}
+			source = "release " + rel.String() + " has no *.sigstore.json asset"
+		} else {
+			owner, repo, err := parseRepo(id.Repo)
+			if err != nil {
+				return err
+			}
+			if fetched, err = gh.storeBundles(ctx, owner, repo, artifacts); err != nil {
+				return err
+			}
+			source = "GitHub's attestation store of " + id.Repo + " holds none for the given artifact(s)"
+		}
+	}
+
 	v, err := verify.New(cfg)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
-	rep, err := v.Verify(ctx, bundles, artifacts)
+	var rep *verify.Report
+	if fromGitHub {
+		rep, err = v.VerifyBundles(ctx, source, fetched, artifacts)
+	} else {
+		rep, err = v.Verify(ctx, bundles, artifacts)
+	}
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
@@ -180,6 +252,9 @@ func runVerify(ctx context.Context, args []string, stdio Stdio) error {
 		fmt.Fprintf(stdio.Out, "%s\n", out)
 	} else {
 		writeTable(stdio.Out, rep)
+	}
+	if len(rep.Bundles) == 0 {
+		return denied("no attestation found: " + source)
 	}
 	if !rep.Verified {
 		badBundles, badArtifacts := rep.Failures()
@@ -234,6 +309,7 @@ func writeTable(w io.Writer, rep *verify.Report) {
 	for _, e := range rep.Errors {
 		fmt.Fprintf(w, "  %s\n", safe(e))
 	}
+	writeReevaluations(w, rep)
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ARTIFACT\tDIGEST\tRESULT")
@@ -247,4 +323,28 @@ func writeTable(w io.Writer, rep *verify.Report) {
 	tw.Flush()
 	bad, _ := rep.Failures()
 	fmt.Fprintf(w, "\n%d bundle(s): %d verified, %d failed\n", len(rep.Bundles), len(rep.Bundles)-bad, bad)
+}
+
+// writeReevaluations shows, for --policy, whether each decision's recorded
+// evidence would pass today.
+func writeReevaluations(w io.Writer, rep *verify.Report) {
+	header := false
+	for _, b := range rep.Bundles {
+		r := b.Reevaluation
+		if r == nil {
+			continue
+		}
+		if !header {
+			fmt.Fprintf(w, "\nre-evaluated under --policy (%s):\n", safe(r.PolicyDigest))
+			header = true
+		}
+		if r.Allow {
+			fmt.Fprintf(w, "  %s: would still be allowed\n", safe(b.Bundle))
+			continue
+		}
+		fmt.Fprintf(w, "  %s: would now be DENIED\n", safe(b.Bundle))
+		for _, reason := range r.Reasons {
+			fmt.Fprintf(w, "    [%s] %s\n", safe(reason.Control), safe(reason.Message))
+		}
+	}
 }

@@ -388,10 +388,11 @@ func TestContractKnownExampleValues(t *testing.T) {
 // "check-run" items) and checks/list-annotations (what such a run already
 // carries: "check-annotation"), pulls/list-files (does the pull request touch a
 // promotion file: "diff-entry") and git/get-commit (the parents of the
-// verified merge commit: "git-commit").
+// verified merge commit: "git-commit"). `airlock verify --release` adds
+// repos/get-release-asset (downloading bundles: "release-asset").
 var simRoutesOutsideDescription = map[string]bool{
 	"repos/get": true, "repos/get-content": true, "rate-limit/get": true, "pulls/get": true, "pulls/list-reviews": true,
-	"repos/list-releases": true, "repos/delete-release-asset": true,
+	"repos/list-releases": true, "repos/delete-release-asset": true, "repos/get-release-asset": true,
 	"checks/list-for-ref": true, "checks/list-annotations": true, "pulls/list-files": true, "git/get-commit": true,
 }
 

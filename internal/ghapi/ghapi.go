@@ -114,12 +114,23 @@ func WithMaxBodyBytes(n int64) Option {
 // https://HOST/api/v3 on GHES). Plain http is accepted only for loopback
 // hosts, so a token never crosses a network in clear text.
 func New(apiURL, token string, hc *http.Client, opts ...Option) (*Client, error) {
+	if token == "" {
+		return nil, fault.Configf("github token: expected a token, got an empty string")
+	}
+	return newClient(apiURL, token, hc, opts)
+}
+
+// NewAnonymous returns a client that sends no token: what an auditor reading
+// a public repository's releases and attestations needs. GitHub hides draft
+// releases and private repositories from it (404), and its rate limit is low.
+func NewAnonymous(apiURL string, hc *http.Client, opts ...Option) (*Client, error) {
+	return newClient(apiURL, "", hc, opts)
+}
+
+func newClient(apiURL, token string, hc *http.Client, opts []Option) (*Client, error) {
 	base, err := parseAPIURL(apiURL)
 	if err != nil {
 		return nil, err
-	}
-	if token == "" {
-		return nil, fault.Configf("github token: expected a token, got an empty string")
 	}
 	if strings.IndexFunc(token, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
 		return nil, fault.Configf("github token: contains whitespace or control characters")
@@ -234,6 +245,10 @@ type op struct {
 	resource   string
 	permission string
 	method     string // "" is GET
+	// download (releases.go) follows GitHub's redirect to its asset
+	// storage host, without the token; maxBody overrides the cap when > 0.
+	download bool
+	maxBody  int64
 }
 
 func (o op) verb() string {
@@ -300,7 +315,7 @@ func (c *Client) attempt(ctx context.Context, o op, ref string, n int) (body []b
 		return nil, nil, -1, fault.Operationalf("get %s: build request: %w", o.resource, err)
 	}
 	req = req.WithContext(ctx)
-	req.Header.Set("Authorization", "Bearer "+c.token)
+	c.authorize(req)
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -340,6 +355,8 @@ func (c *Client) classify(resp *http.Response, body []byte, o op, n int) (time.D
 	switch {
 	case status == http.StatusNotFound:
 		return -1, &NotFoundError{Resource: o.resource}
+	case status == http.StatusUnauthorized && c.token == "":
+		return -1, fault.Operationalf("%s: GitHub requires a token for this (set GITHUB_TOKEN)", base)
 	case status == http.StatusUnauthorized:
 		return -1, fault.Operationalf("%s: the token was rejected (expired, revoked or not a token for this host)", base)
 	case status == http.StatusTooManyRequests || (status == http.StatusForbidden && isRateLimited(resp, msg)):
@@ -357,6 +374,13 @@ func (c *Client) classify(resp *http.Response, body []byte, o op, n int) (time.D
 		return backoff(n), fault.Operational(errors.New(base))
 	default:
 		return -1, fault.Operational(errors.New(base))
+	}
+}
+
+// authorize adds the token, if the client has one.
+func (c *Client) authorize(req *http.Request) {
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 }
 

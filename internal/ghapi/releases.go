@@ -341,8 +341,12 @@ func (c *Client) sendOnce(ctx context.Context, o op, build func() (*http.Request
 		return nil, -1, fault.Operationalf("%s %s: build request: %w", o.verb(), o.resource, err)
 	}
 	req = req.WithContext(ctx)
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := c.hc.Do(req)
+	c.authorize(req)
+	client := c.hc
+	if o.download {
+		client = c.downloadClient()
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, -1, fault.Operationalf("%s %s: %w", o.verb(), o.resource, ctx.Err())
@@ -353,12 +357,16 @@ func (c *Client) sendOnce(ctx context.Context, o op, build func() (*http.Request
 		return nil, backoff(n), fault.Operationalf("%s %s: %w", o.verb(), o.resource, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
+	limit := c.maxBody
+	if o.maxBody > 0 {
+		limit = o.maxBody
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return nil, backoff(n), fault.Operationalf("%s %s: read response: %w", o.verb(), o.resource, err)
 	}
-	if int64(len(body)) > c.maxBody {
-		return nil, -1, fault.Operationalf("%s %s: HTTP %d: response body exceeds %d bytes", o.verb(), o.resource, resp.StatusCode, c.maxBody)
+	if int64(len(body)) > limit {
+		return nil, -1, fault.Operationalf("%s %s: HTTP %d: response body exceeds %d bytes", o.verb(), o.resource, resp.StatusCode, limit)
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
 		return body, 0, nil

@@ -425,6 +425,9 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *route) {
 
 	switch rt.auth {
 	case authREST:
+		if s.anonymousRead(r) {
+			break
+		}
 		if !s.authorizeREST(rec, r, rt) {
 			return
 		}
@@ -579,6 +582,20 @@ func (s *Server) authorizeREST(w http.ResponseWriter, r *http.Request, rt *route
 	}
 	return true
 }
+
+// anonymousRead: as on GitHub, anyone may read a public repository without
+// a token (drafts stay hidden: see isAnonymous).
+func (s *Server) anonymousRead(r *http.Request) bool {
+	if !isAnonymous(r) || r.Method != http.MethodGet {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rs := s.repos[repoKey(r.PathValue("owner"), r.PathValue("repo"))]
+	return rs != nil && rs.repo.Visibility == "public"
+}
+
+func isAnonymous(r *http.Request) bool { return r.Header.Get("Authorization") == "" }
 
 func permits(perms map[string]string, need string) bool {
 	if need == "" {

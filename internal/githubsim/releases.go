@@ -64,7 +64,8 @@ type releaseState struct {
 func (s *Server) registerReleases() {
 	s.restPair("GET /repos/{owner}/{repo}/releases/{a}/{b}",
 		restRoute("GET /repos/{owner}/{repo}/releases/tags/{tag}", "repos/get-release-by-tag", "contents:read", s.getReleaseByTag),
-		restRoute("GET /repos/{owner}/{repo}/releases/{release_id}/assets", "repos/list-release-assets", "contents:read", s.listReleaseAssets))
+		restRoute("GET /repos/{owner}/{repo}/releases/{release_id}/assets", "repos/list-release-assets", "contents:read", s.listReleaseAssets),
+		restRoute("GET /repos/{owner}/{repo}/releases/assets/{asset_id}", "repos/get-release-asset", "contents:read", s.getReleaseAsset))
 	s.rest("GET /repos/{owner}/{repo}/releases", "repos/list-releases", "contents:read", s.listReleases)
 	s.rest("DELETE /repos/{owner}/{repo}/releases/assets/{asset_id}", "repos/delete-release-asset", "contents:write", s.deleteReleaseAsset)
 	s.upload("POST /repos/{owner}/{repo}/releases/{release_id}/assets", "repos/upload-release-asset", "contents:write", s.uploadReleaseAsset)
@@ -81,10 +82,10 @@ func restRoute(pattern, operationID, permission string, h http.HandlerFunc) *rou
 // (releases/tags/{tag} and releases/{release_id}/assets both match
 // releases/tags/assets) through one pattern, dispatching as GitHub does:
 // "tags" is never a release id.
-func (s *Server) restPair(shared string, byTag, byID *route) {
+func (s *Server) restPair(shared string, byTag, byID, asset *route) {
 	method, path, _ := strings.Cut(shared, " ")
 	pattern := method + " " + apiPrefix + path
-	for _, rt := range []*route{byTag, byID} {
+	for _, rt := range []*route{byTag, byID, asset} {
 		if _, dup := s.byName[rt.Name]; dup {
 			panic("githubsim: duplicate route " + rt.Name)
 		}
@@ -97,6 +98,9 @@ func (s *Server) restPair(shared string, byTag, byID *route) {
 		case a == "tags":
 			r.SetPathValue("tag", b)
 			s.serveRoute(w, r, byTag)
+		case a == "assets":
+			r.SetPathValue("asset_id", b)
+			s.serveRoute(w, r, asset)
 		case b == "assets":
 			r.SetPathValue("release_id", a)
 			s.serveRoute(w, r, byID)
@@ -305,6 +309,9 @@ func (s *Server) listReleases(w http.ResponseWriter, r *http.Request) {
 	}
 	var all []pair
 	for _, id := range sortedReleaseIDs(rs) {
+		if rs.releases[id].Draft && isAnonymous(r) {
+			continue // GitHub shows drafts only to those who may push
+		}
 		all = append(all, pair{*rs.releases[id], append([]Asset(nil), rs.assets[id]...)})
 	}
 	s.mu.Unlock()
@@ -328,7 +335,7 @@ func (s *Server) listReleaseAssets(w http.ResponseWriter, r *http.Request) {
 		notFound(w)
 		return
 	}
-	rel, assets, ok := s.releaseSnapshot(owner, repo, func(x *Release) bool { return x.ID == id })
+	rel, assets, ok := s.releaseSnapshot(owner, repo, func(x *Release) bool { return x.ID == id && !(x.Draft && isAnonymous(r)) })
 	if !ok {
 		notFound(w)
 		return
@@ -339,6 +346,44 @@ func (s *Server) listReleaseAssets(w http.ResponseWriter, r *http.Request) {
 		out = append(out, s.assetJSON(owner, repo, rel, a))
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// getReleaseAsset answers with the asset's metadata, or its content when
+// asked for application/octet-stream (GitHub redirects to its storage host;
+// the simulator serves the bytes itself).
+func (s *Server) getReleaseAsset(w http.ResponseWriter, r *http.Request) {
+	owner, repo := r.PathValue("owner"), r.PathValue("repo")
+	id, err := strconv.ParseInt(r.PathValue("asset_id"), 10, 64)
+	if err != nil {
+		notFound(w)
+		return
+	}
+	s.mu.Lock()
+	var rel Release
+	var found *Asset
+	if s.repos[repoKey(owner, repo)] != nil {
+		rs := s.releasesLocked(owner, repo)
+		for rid, as := range rs.assets {
+			for i := range as {
+				if as[i].ID == id && !(rs.releases[rid].Draft && isAnonymous(r)) {
+					a := as[i]
+					found, rel = &a, *rs.releases[rid]
+				}
+			}
+		}
+	}
+	s.mu.Unlock()
+	if found == nil {
+		notFound(w)
+		return
+	}
+	if r.Header.Get("Accept") == "application/octet-stream" {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(found.Data)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.assetJSON(owner, repo, &rel, *found))
 }
 
 func (s *Server) uploadReleaseAsset(w http.ResponseWriter, r *http.Request) {

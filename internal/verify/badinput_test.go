@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"os"
@@ -170,7 +171,7 @@ func FuzzVerifyBundle(fz *testing.F) {
 	arts := []Artifact{art}
 	ix := newDigestIndex(arts)
 	fz.Fuzz(func(t *testing.T, data []byte) {
-		r := v.verifyBundle("fuzz", data, arts, ix)
+		r := v.verifyBundle(context.Background(), "fuzz", data, arts, ix)
 		for _, e := range r.Errors {
 			if strings.Contains(e, "internal error") {
 				t.Fatalf("panic on input: %s", e)

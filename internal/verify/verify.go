@@ -59,6 +59,13 @@ type Config struct {
 	At  time.Time
 	Now func() time.Time
 
+	// Policy, when set, re-evaluates the evidence recorded in each authentic
+	// decision under the auditor's policy (--policy): would it pass today?
+	Policy Reevaluator
+	// RequirePolicyPass makes a decision that would now be denied a failure;
+	// without it the re-evaluation is only reported.
+	RequirePolicyPass bool
+
 	// Workers bounds concurrent verifications; 0 means GOMAXPROCS.
 	Workers int
 	// MaxBundleBytes overrides the per-bundle cap (tests); 0 means the default.
@@ -79,6 +86,8 @@ type Verifier struct {
 	at            time.Time
 	workers       int
 	maxBundle     int64
+	policy        Reevaluator
+	requirePass   bool
 }
 
 // New parses the trust material once and compiles the policy. Its errors
@@ -91,6 +100,11 @@ func New(cfg Config) (*Verifier, error) {
 		workers:     cfg.Workers,
 		maxBundle:   cfg.MaxBundleBytes,
 		keyed:       len(cfg.Key) > 0,
+		policy:      cfg.Policy,
+		requirePass: cfg.RequirePolicyPass,
+	}
+	if cfg.RequirePolicyPass && cfg.Policy == nil {
+		return nil, fault.Usagef("--require-policy-pass needs --policy DIR")
 	}
 	if cfg.Any && cfg.PredicateType != "" {
 		return nil, fault.Usagef("give --predicate-type or --any, not both")
@@ -165,7 +179,9 @@ type Record struct {
 	Reasons       []Reason   `json:"reasons"`
 	NotAfter      *time.Time `json:"notAfter,omitempty"`
 	SignedAt      *time.Time `json:"signedAt,omitempty"`
-	Errors        []string   `json:"errors"`
+	// Reevaluation is the recorded evidence decided again under --policy.
+	Reevaluation *Reevaluation `json:"reevaluation,omitempty"`
+	Errors       []string      `json:"errors"`
 
 	// covers lists the artifacts this record attests (verified, not a refusal).
 	covers []int
@@ -225,6 +241,41 @@ func (v *Verifier) Verify(ctx context.Context, paths []string, artifacts []Artif
 			return nil, fault.Usagef("bundle: %w", err)
 		}
 	}
+	return v.run(ctx, func(ctx context.Context, out chan<- item) { enumerate(ctx, paths, v.maxBundle, out) },
+		"no bundle in "+strings.Join(paths, ", "), artifacts)
+}
+
+// Bundle is a bundle already in memory (downloaded from a release or from
+// GitHub's attestation store), named by where it came from.
+type Bundle struct {
+	Name string
+	Data []byte
+}
+
+// VerifyBundles is Verify for bundles in memory. source names where they
+// came from, for the "no attestation found" error when there are none.
+func (v *Verifier) VerifyBundles(ctx context.Context, source string, bundles []Bundle, artifacts []Artifact) (*Report, error) {
+	if len(artifacts) == 0 {
+		return nil, fault.Usagef("no artifact: name ARTIFACT files or --digest ALG:HEX")
+	}
+	return v.run(ctx, func(ctx context.Context, out chan<- item) {
+		for i, b := range bundles {
+			it := item{seq: i, name: b.Name, data: b.Data}
+			if int64(len(b.Data)) > v.maxBundle {
+				it.data, it.err = nil, fmt.Errorf("read bundle: larger than %d bytes", v.maxBundle)
+			} else if b.Data == nil {
+				it.data = []byte{}
+			}
+			select {
+			case out <- it:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}, "no bundle in "+source, artifacts)
+}
+
+func (v *Verifier) run(ctx context.Context, produce func(context.Context, chan<- item), none string, artifacts []Artifact) (*Report, error) {
 	ix := newDigestIndex(artifacts)
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -239,12 +290,12 @@ func (v *Verifier) Verify(ctx context.Context, paths []string, artifacts []Artif
 	for range v.workers {
 		wg.Go(func() {
 			for it := range items {
-				results <- result{it.seq, v.verifyItem(it, artifacts, ix)}
+				results <- result{it.seq, v.verifyItem(ctx, it, artifacts, ix)}
 			}
 		})
 	}
 	go func() {
-		enumerate(ctx, paths, v.maxBundle, items)
+		produce(ctx, items)
 		close(items)
 		wg.Wait()
 		close(results)
@@ -262,7 +313,7 @@ func (v *Verifier) Verify(ctx context.Context, paths []string, artifacts []Artif
 
 	rep := &Report{Bundles: records, Errors: []string{}}
 	if len(records) == 0 {
-		rep.Errors = append(rep.Errors, fmt.Sprintf("no attestation found: no bundle in %s", strings.Join(paths, ", ")))
+		rep.Errors = append(rep.Errors, "no attestation found: "+none)
 	}
 	covered := make([][]string, len(artifacts))
 	for _, r := range records {
@@ -292,7 +343,7 @@ func (v *Verifier) Verify(ctx context.Context, paths []string, artifacts []Artif
 	return rep, nil
 }
 
-func (v *Verifier) verifyItem(it item, artifacts []Artifact, ix digestIndex) Record {
+func (v *Verifier) verifyItem(ctx context.Context, it item, artifacts []Artifact, ix digestIndex) Record {
 	if it.err != nil {
 		return Record{Bundle: it.name, Subjects: []Subject{}, Reasons: []Reason{}, Errors: []string{it.err.Error()}}
 	}
@@ -303,13 +354,13 @@ func (v *Verifier) verifyItem(it item, artifacts []Artifact, ix digestIndex) Rec
 			return Record{Bundle: it.name, Subjects: []Subject{}, Reasons: []Reason{}, Errors: []string{err.Error()}}
 		}
 	}
-	return v.verifyBundle(it.name, data, artifacts, ix)
+	return v.verifyBundle(ctx, it.name, data, artifacts, ix)
 }
 
 // verifyBundle runs one bundle through the whole path. It never panics on
 // bad input: anything sigstore-go or the JSON decoder rejects is an error in
 // the record.
-func (v *Verifier) verifyBundle(name string, data []byte, artifacts []Artifact, ix digestIndex) (rec Record) {
+func (v *Verifier) verifyBundle(ctx context.Context, name string, data []byte, artifacts []Artifact, ix digestIndex) (rec Record) {
 	rec = Record{Bundle: name, Subjects: []Subject{}, Reasons: []Reason{}, Errors: []string{}}
 	defer func() {
 		// sigstore-go is not ours; a panic inside it on hostile input must
@@ -433,6 +484,12 @@ func (v *Verifier) verifyBundle(name string, data []byte, artifacts []Artifact, 
 			rec.Reasons = o.Reasons
 		}
 		rec.Errors = append(rec.Errors, o.Errors...)
+		if v.policy != nil && st.PredicateType == DecisionPredicateType && len(rec.Errors) == 0 {
+			rec.Reevaluation = v.reevaluate(ctx, pred)
+			if v.requirePass && !rec.Reevaluation.Allow {
+				rec.fail("re-evaluated under --policy %s: the recorded evidence would now be denied", rec.Reevaluation.PolicyDigest)
+			}
+		}
 		if o.Refusal {
 			if !v.includeDeny {
 				rec.fail("decision is %q: the promotion was refused (--include-deny lists refusals)", o.Decision)

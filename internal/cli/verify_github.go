@@ -1,0 +1,138 @@
+package cli
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"github.com/airlock-dev/airlock/internal/fault"
+	"github.com/airlock-dev/airlock/internal/ghapi"
+	"github.com/airlock-dev/airlock/internal/verify"
+)
+
+// Where `airlock verify` finds bundles on GitHub: a release's assets, or the
+// repository's attestation store. What comes back is only bytes to verify;
+// the token (optional: public repositories need none) is read here and goes
+// nowhere but ghapi.
+
+const defaultGitHubAPIURL = "https://api.github.com"
+
+// githubSource is the GitHub side of one verify run.
+type githubSource struct {
+	gh     *ghapi.Client
+	authed bool
+}
+
+func newGitHubSource(apiURL string, getenv func(string) string) (*githubSource, error) {
+	if apiURL == "" {
+		apiURL = getenv("GITHUB_API_URL")
+	}
+	if apiURL == "" {
+		apiURL = defaultGitHubAPIURL
+	}
+	token := getenv("GITHUB_TOKEN")
+	var gh *ghapi.Client
+	var err error
+	if token != "" {
+		gh, err = ghapi.New(apiURL, token, httpClient())
+	} else {
+		gh, err = ghapi.NewAnonymous(apiURL, httpClient())
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &githubSource{gh: gh, authed: token != ""}, nil
+}
+
+// releaseRef is OWNER/REPO@TAG.
+type releaseRef struct{ owner, repo, tag string }
+
+func (r releaseRef) String() string { return r.owner + "/" + r.repo + "@" + r.tag }
+
+func parseReleaseRef(s string) (releaseRef, error) {
+	full, tag, ok := strings.Cut(s, "@")
+	owner, repo, ok2 := strings.Cut(full, "/")
+	if !ok || !ok2 || owner == "" || repo == "" || tag == "" || strings.Contains(repo, "/") {
+		return releaseRef{}, fault.Usagef("verify: --release: expected OWNER/REPO@TAG, got %q", s)
+	}
+	return releaseRef{owner, repo, tag}, nil
+}
+
+func parseRepo(s string) (owner, repo string, err error) {
+	owner, repo, ok := strings.Cut(s, "/")
+	if !ok || owner == "" || repo == "" || strings.Contains(repo, "/") {
+		return "", "", fault.Usagef("verify: --repo: expected OWNER/REPO, got %q", s)
+	}
+	return owner, repo, nil
+}
+
+// trustedRootAsset is the name the gate publishes the trusted root under.
+const trustedRootAsset = "trusted_root.json"
+
+// releaseBundles downloads every *.sigstore.json asset of a release, and its
+// trusted_root.json when withRoot. A release that cannot be found is an
+// operational failure that says why it may be hidden.
+func (g *githubSource) releaseBundles(ctx context.Context, ref releaseRef, withRoot bool) ([]verify.Bundle, []byte, error) {
+	rel, err := g.gh.ReleaseByTag(ctx, ref.owner, ref.repo, ref.tag)
+	if ghapi.IsNotFound(err) {
+		hint := "draft releases and private repositories are visible only with a token: set GITHUB_TOKEN"
+		if g.authed {
+			hint = "the token cannot see it (drafts need a token that may push to the repository)"
+		}
+		return nil, nil, fault.Operationalf("verify: --release %s: no such release (HTTP 404): it does not exist, or %s", ref, hint)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("verify: --release %s: %w", ref, err)
+	}
+	assets, err := g.gh.ReleaseAssets(ctx, ref.owner, ref.repo, rel.ID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("verify: --release %s: %w", ref, err)
+	}
+	var bundles []verify.Bundle
+	var root []byte
+	for _, a := range assets {
+		isBundle := strings.HasSuffix(strings.ToLower(a.Name), ".sigstore.json")
+		if !isBundle && !(withRoot && a.Name == trustedRootAsset) {
+			continue
+		}
+		data, err := g.gh.DownloadReleaseAsset(ctx, ref.owner, ref.repo, a.ID)
+		if err != nil {
+			return nil, nil, fmt.Errorf("verify: --release %s: %w", ref, err)
+		}
+		if isBundle {
+			bundles = append(bundles, verify.Bundle{Name: ref.String() + "/" + a.Name, Data: data})
+		} else {
+			root = data
+		}
+	}
+	if withRoot && root == nil {
+		return nil, nil, denied(fmt.Sprintf("verify: --trusted-root-from-release: release %s has no %s asset", ref, trustedRootAsset))
+	}
+	return bundles, root, nil
+}
+
+// storeBundles asks the attestation store for each artifact's sha256 (the
+// digest GitHub indexes by). A 404 means none; GitHub answers it also for an
+// unknown or hidden repository, which is no attestation either.
+func (g *githubSource) storeBundles(ctx context.Context, owner, repo string, artifacts []verify.Artifact) ([]verify.Bundle, error) {
+	var out []verify.Bundle
+	for _, a := range artifacts {
+		d, ok := a.Digests["sha256"]
+		if !ok {
+			return nil, fault.Usagef("verify: GitHub's attestation store is indexed by sha256: %s has no sha256 digest", a.Name)
+		}
+		digest := "sha256:" + hex.EncodeToString(d)
+		found, err := g.gh.Attestations(ctx, owner, repo, digest)
+		if ghapi.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("verify: %w", err)
+		}
+		for i, b := range found {
+			out = append(out, verify.Bundle{Name: fmt.Sprintf("%s/%s attestations/%s #%d", owner, repo, digest, i+1), Data: b})
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,323 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/airlock-dev/airlock/internal/ghapi"
+	"github.com/airlock-dev/airlock/internal/githubsim"
+	"github.com/airlock-dev/airlock/internal/verify/verifytest"
+)
+
+// gateStatement is the in-toto statement of a real allow made by the gate
+// (the demo's run, signed through in-process Fulcio and TSA), computed once.
+var gateStatement struct {
+	once    sync.Once
+	payload []byte
+	digest  string // the subject, sha256:HEX
+	err     string
+}
+
+func realGateStatement(t *testing.T) ([]byte, string) {
+	t.Helper()
+	gateStatement.once.Do(func() {
+		out := t.TempDir()
+		code, stdout, errs := airlock(t, "", "demo", "--keep=false", "--out", out)
+		if code != ExitAllow {
+			gateStatement.err = "demo: exit " + stdout + errs
+			return
+		}
+		names, _ := filepath.Glob(filepath.Join(out, "*.sigstore.json"))
+		if len(names) != 1 {
+			gateStatement.err = "demo exported no single bundle"
+			return
+		}
+		raw, err := os.ReadFile(names[0])
+		if err != nil {
+			gateStatement.err = err.Error()
+			return
+		}
+		var b struct {
+			DSSE struct {
+				Payload string `json:"payload"`
+			} `json:"dsseEnvelope"`
+		}
+		if err := json.Unmarshal(raw, &b); err != nil {
+			gateStatement.err = err.Error()
+			return
+		}
+		p, err := base64.StdEncoding.DecodeString(b.DSSE.Payload)
+		if err != nil {
+			gateStatement.err = err.Error()
+			return
+		}
+		var st struct {
+			Subject []struct {
+				Digest map[string]string `json:"digest"`
+			} `json:"subject"`
+		}
+		if err := json.Unmarshal(p, &st); err != nil || len(st.Subject) != 1 || st.Subject[0].Digest["sha256"] == "" {
+			gateStatement.err = "demo statement has no single sha256 subject: " + string(p)
+			return
+		}
+		gateStatement.payload, gateStatement.digest = p, "sha256:"+st.Subject[0].Digest["sha256"]
+	})
+	if gateStatement.err != "" {
+		t.Fatal(gateStatement.err)
+	}
+	return gateStatement.payload, gateStatement.digest
+}
+
+// ghVerifyEnv is a public repository on an in-process GitHub, and bundles of
+// the gate's real decision statement signed by an in-process Sigstore.
+type ghVerifyEnv struct {
+	sim          *githubsim.Server
+	ss           *verifytest.Sigstore
+	root, digest string
+	rootJSON     []byte
+	statement    []byte
+	dir          string
+	env          map[string]string
+}
+
+func newGHVerifyEnv(t *testing.T) *ghVerifyEnv {
+	t.Helper()
+	st, digest := realGateStatement(t)
+	ss, err := verifytest.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootJSON, err := ss.TrustedRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &ghVerifyEnv{sim: githubsim.NewForTest(t), ss: ss, digest: digest, rootJSON: rootJSON, statement: st, dir: t.TempDir()}
+	e.root = filepath.Join(e.dir, "trusted_root.json")
+	if err := os.WriteFile(e.root, rootJSON, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.sim.SetRepository(githubsim.Repository{Owner: "acme", Name: "support-agent", Visibility: "public"})
+	e.env = map[string]string{"GITHUB_API_URL": e.sim.APIURL()}
+	return e
+}
+
+func (e *ghVerifyEnv) bundle(t *testing.T) []byte {
+	t.Helper()
+	b, err := e.ss.Attest(verifytest.GitHubWorkflow("acme/support-agent", ".github/workflows/promote.yml", "refs/heads/main"), e.statement)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// tamper changes one byte of the signed payload: the signature no longer
+// covers it.
+func tamper(t *testing.T, bundle []byte) []byte {
+	t.Helper()
+	var b map[string]any
+	if err := json.Unmarshal(bundle, &b); err != nil {
+		t.Fatal(err)
+	}
+	env := b["dsseEnvelope"].(map[string]any)
+	p, _ := base64.StdEncoding.DecodeString(env["payload"].(string))
+	p = bytes.Replace(p, []byte(`"allow"`), []byte(`"allOw"`), 1)
+	env["payload"] = base64.StdEncoding.EncodeToString(p)
+	out, _ := json.Marshal(b)
+	return out
+}
+
+func (e *ghVerifyEnv) release(tag string, draft bool, assets map[string][]byte) {
+	id := e.sim.AddRelease("acme", "support-agent", githubsim.Release{Tag: tag, Draft: draft})
+	for name, data := range assets {
+		e.sim.AddReleaseAsset("acme", "support-agent", id, githubsim.Asset{Name: name, Data: data})
+	}
+}
+
+func (e *ghVerifyEnv) run(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	getenv := func(k string) string { return e.env[k] }
+	code := Main(context.Background(), append([]string{"verify"}, args...), getenv, Stdio{In: strings.NewReader(""), Out: &out, Err: &errb})
+	return code, out.String(), errb.String()
+}
+
+// policyDir is the policy the demo's gate decided under (the defaults plus
+// its agent parameters), with approvals parameters on top.
+func policyDir(t *testing.T, approvalsJSON string) string {
+	t.Helper()
+	d := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(d, "params"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string]string{"approvals.json": approvalsJSON, "agent.json": demoParams} {
+		if err := os.WriteFile(filepath.Join(d, "params", name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return d
+}
+
+func TestVerifyFromGitHub(t *testing.T) {
+	e := newGHVerifyEnv(t)
+	good1, good2 := e.bundle(t), e.bundle(t)
+	e.release("v1", false, map[string][]byte{"a.sigstore.json": good1, "b.sigstore.json": good2, "trusted_root.json": e.rootJSON, "agent.tar.gz": []byte("x")})
+	e.release("v2", false, map[string][]byte{"a.sigstore.json": good1, "b.sigstore.json": tamper(t, good2)})
+	e.release("v3", false, map[string][]byte{"agent.tar.gz": []byte("x")})
+	e.release("v4-draft", true, map[string][]byte{"a.sigstore.json": good1})
+	e.release("v5", false, map[string][]byte{"a.sigstore.json": good1})
+	for _, b := range [][]byte{good1, good2} {
+		if _, err := ghapiCreateAttestation(e, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := []string{"--repo", "acme/support-agent", "--digest", e.digest}
+	tr := "--trusted-root=" + e.root
+	strict := policyDir(t, `{"min_approvals": 3}`)
+	same := policyDir(t, `{"min_approvals": 1}`)
+
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		token bool
+		code  int
+		want  []string
+	}{
+		{"release with two decisions", append([]string{"--release", "acme/support-agent@v1", tr}, id...), false, ExitAllow,
+			[]string{"acme/support-agent@v1/a.sigstore.json", "acme/support-agent@v1/b.sigstore.json", "2 bundle(s): 2 verified"}},
+		{"release's own trusted root", append([]string{"--release", "acme/support-agent@v1", "--trusted-root-from-release"}, id...), false, ExitAllow,
+			[]string{"2 verified"}},
+		{"release with a tampered bundle", append([]string{"--release", "acme/support-agent@v2", tr}, id...), false, ExitDeny,
+			[]string{"acme/support-agent@v2/b.sigstore.json: ", "1 of 2 bundle(s) failed"}},
+		{"release without bundles", append([]string{"--release", "acme/support-agent@v3", tr}, id...), false, ExitDeny,
+			[]string{"no attestation found", "no *.sigstore.json"}},
+		{"release without a trusted root asset", append([]string{"--release", "acme/support-agent@v5", "--trusted-root-from-release"}, id...), false, ExitDeny,
+			[]string{"no trusted_root.json"}},
+		{"draft without a token", append([]string{"--release", "acme/support-agent@v4-draft", tr}, id...), false, ExitOperational,
+			[]string{"no such release", "set GITHUB_TOKEN"}},
+		{"draft with a token", append([]string{"--release", "acme/support-agent@v4-draft", tr}, id...), true, ExitAllow,
+			[]string{"1 verified"}},
+		{"missing release", append([]string{"--release", "acme/support-agent@v9", tr}, id...), false, ExitOperational,
+			[]string{"no such release (HTTP 404)"}},
+		{"attestation store hit", append([]string{tr}, id...), false, ExitAllow,
+			[]string{"attestations/" + e.digest, "2 bundle(s): 2 verified"}},
+		{"attestation store miss", []string{tr, "--repo", "acme/support-agent", "--digest", "sha256:" + strings.Repeat("ab", 32)}, false, ExitDeny,
+			[]string{"no attestation found"}},
+		{"unknown repository in the store", []string{tr, "--repo", "acme/nope", "--digest", e.digest}, true, ExitDeny,
+			[]string{"no attestation found"}},
+		{"private repository without a token", []string{tr, "--repo", "acme/nope", "--digest", e.digest}, false, ExitOperational,
+			[]string{"set GITHUB_TOKEN"}},
+		{"policy still passes", append([]string{"--release", "acme/support-agent@v1", tr, "--policy", same}, id...), false, ExitAllow,
+			[]string{"re-evaluated under --policy", "would still be allowed"}},
+		{"stricter policy reported", append([]string{"--release", "acme/support-agent@v1", tr, "--policy", strict}, id...), false, ExitAllow,
+			[]string{"would now be DENIED", "[C4]"}},
+		{"stricter policy required", append([]string{"--release", "acme/support-agent@v1", tr, "--policy", strict, "--require-policy-pass"}, id...), false, ExitDeny,
+			[]string{"would now be denied", "2 of 2 bundle(s) failed"}},
+		{"bad release ref", []string{"--release", "acme/support-agent", tr, "--digest", e.digest}, false, ExitUsage, []string{"OWNER/REPO@TAG"}},
+		{"release and bundle", []string{"--release", "acme/support-agent@v1", "--bundle", e.root, tr, "--digest", e.digest}, false, ExitUsage, []string{"not both"}},
+		{"two trusted roots", append([]string{"--release", "acme/support-agent@v1", tr, "--trusted-root-from-release"}, id...), false, ExitUsage, []string{"not both"}},
+		{"require without policy", append([]string{"--release", "acme/support-agent@v1", tr, "--require-policy-pass"}, id...), false, ExitUsage, []string{"needs --policy"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			delete(e.env, "GITHUB_TOKEN")
+			if tc.token {
+				e.env["GITHUB_TOKEN"] = e.sim.JobToken()
+			}
+			code, out, errs := e.run(t, tc.args...)
+			for _, w := range tc.want {
+				if code != tc.code || !strings.Contains(out+errs, w) {
+					t.Fatalf("exit %d (expected %d), output lacks %q:\n%s\n%s", code, tc.code, w, out, errs)
+				}
+			}
+			checkNoFalseSuccess(t, code, out, errs)
+			if tc.token && strings.Contains(out+errs, e.sim.JobToken()) {
+				t.Fatal("the token leaked into the output")
+			}
+		})
+	}
+
+	t.Run("json record carries the re-evaluation", func(t *testing.T) {
+		code, out, errs := e.run(t, append([]string{"--release", "acme/support-agent@v1", tr, "--policy", strict, "--format", "json"}, id...)...)
+		if code != ExitAllow {
+			t.Fatalf("exit %d\n%s%s", code, out, errs)
+		}
+		var rep struct {
+			Bundles []struct {
+				Reevaluation *struct {
+					Allow   bool `json:"allow"`
+					Reasons []struct {
+						Control string `json:"control"`
+					} `json:"reasons"`
+				} `json:"reevaluation"`
+			} `json:"bundles"`
+		}
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Bundles) != 2 {
+			t.Fatalf("expected 2 records, got %d", len(rep.Bundles))
+		}
+		for _, b := range rep.Bundles {
+			if b.Reevaluation == nil || b.Reevaluation.Allow || len(b.Reevaluation.Reasons) == 0 {
+				t.Fatalf("expected a re-evaluated deny with reasons, got %+v", b.Reevaluation)
+			}
+		}
+	})
+
+	t.Run("no token is sent when none is set", func(t *testing.T) {
+		delete(e.env, "GITHUB_TOKEN")
+		before := len(e.sim.Requests())
+		if code, out, errs := e.run(t, append([]string{"--release", "acme/support-agent@v1", tr}, id...)...); code != ExitAllow {
+			t.Fatalf("exit %d\n%s%s", code, out, errs)
+		}
+		for _, r := range e.sim.Requests()[before:] {
+			if r.HasAuth {
+				t.Fatalf("request %s %s carried an Authorization header", r.Method, r.Path)
+			}
+		}
+	})
+
+	for _, tc := range []struct {
+		name, route string
+		status      int
+		args        []string
+		want        string
+	}{
+		{"release API 500", "GET /repos/{owner}/{repo}/releases/tags/{tag}", http.StatusInternalServerError,
+			append([]string{"--release", "acme/support-agent@v1", tr}, id...), "HTTP 500"},
+		{"asset download 500", "GET /repos/{owner}/{repo}/releases/assets/{asset_id}", http.StatusInternalServerError,
+			append([]string{"--release", "acme/support-agent@v1", tr}, id...), "HTTP 500"},
+		{"attestation store 500", "GET /repos/{owner}/{repo}/attestations/{subject_digest}", http.StatusInternalServerError,
+			append([]string{tr}, id...), "HTTP 500"},
+		{"attestation store 403", "GET /repos/{owner}/{repo}/attestations/{subject_digest}", http.StatusForbidden,
+			append([]string{tr}, id...), "attestations: read"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.sim.ClearFaults()
+			e.sim.InjectFault(tc.route, githubsim.Fault{Status: tc.status})
+			defer e.sim.ClearFaults()
+			code, out, errs := e.run(t, tc.args...)
+			if code != ExitOperational || !strings.Contains(errs, tc.want) {
+				t.Fatalf("exit %d (expected %d), stderr lacks %q:\n%s\n%s", code, ExitOperational, tc.want, out, errs)
+			}
+			checkNoFalseSuccess(t, code, out, errs)
+		})
+	}
+}
+
+// ghapiCreateAttestation stores a bundle as the gate does: through ghapi,
+// with the job token.
+func ghapiCreateAttestation(e *ghVerifyEnv, bundle []byte) (int64, error) {
+	gh, err := ghapi.New(e.sim.APIURL(), e.sim.JobToken(), &http.Client{})
+	if err != nil {
+		return 0, err
+	}
+	return gh.CreateAttestation(context.Background(), "acme", "support-agent", bundle)
+}
