@@ -13,6 +13,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/fault"
 	"github.com/airlock-dev/airlock/internal/gate"
 	"github.com/airlock-dev/airlock/internal/policy"
+	"github.com/airlock-dev/airlock/internal/tufroot"
 )
 
 // defaultSigningKeyEnv is the variable the key signer reads its PEM from.
@@ -60,6 +61,19 @@ func attestConfig(r *actionio.Runner, getenv func(string) string, engine *policy
 		}
 		ac.TrustedRootJSON = b
 	}
+	ac.TUF.URL = r.Input("tuf-url")
+	if p := r.Input("tuf-root"); p != "" {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return ac, fault.Configf("input tuf-root: %w", err)
+		}
+		ac.TUF.Root = b
+	}
+	if len(ac.TrustedRootJSON) == 0 && ac.Signer == gate.SignerSigstore {
+		if ac.TUF.CacheDir, err = tufCacheDir(getenv); err != nil {
+			return ac, err
+		}
+	}
 	if ac.Signer == gate.SignerKey {
 		name := orDefault(r.Input("signing-key-env"), defaultSigningKeyEnv)
 		key := getenv(name)
@@ -75,6 +89,18 @@ func attestConfig(r *actionio.Runner, getenv func(string) string, engine *policy
 	}
 	ac.OutDir = dir
 	return ac, ac.Validate()
+}
+
+// tufCacheEnv overrides where verified TUF metadata is cached.
+const tufCacheEnv = "AIRLOCK_TUF_CACHE"
+
+// tufCacheDir is AIRLOCK_TUF_CACHE, or airlock/tuf under the user cache
+// directory.
+func tufCacheDir(getenv func(string) string) (string, error) {
+	if d := getenv(tufCacheEnv); d != "" {
+		return d, nil
+	}
+	return tufroot.DefaultCacheDir()
 }
 
 // maxDecisionTTL reads data.airlock.params.attest.max_decision_ttl_seconds.

@@ -21,9 +21,10 @@ import (
 const verifyUsage = `usage: airlock verify [flags] [ARTIFACT ...]
 
 Verifies Sigstore bundles (airlock decisions by default) against trusted
-roots, a signer identity and the artifacts they must be about. Offline with
---bundle; --release and the attestation store read GitHub (GITHUB_TOKEN is
-optional: public repositories need none; drafts and private ones need it).
+roots, a signer identity and the artifacts they must be about. --release
+and the attestation store read GitHub (GITHUB_TOKEN is optional: public
+repositories need none; drafts and private ones need it); the default trust
+reads TUF. --offline touches no network.
 
   --bundle PATH                  bundle file, JSONL file or directory (repeatable)
   --release OWNER/REPO@TAG       verify the release's *.sigstore.json assets
@@ -33,8 +34,11 @@ optional: public repositories need none; drafts and private ones need it).
    GitHub's attestation store holds for each artifact's sha256)
   --github-api-url URL           REST API (default $GITHUB_API_URL, else api.github.com)
   --trusted-root FILE            trusted root JSON, or JSONL of several roots
+                                 (default: public-good and GitHub roots via TUF, cached)
+  --tuf-url URL --tuf-root FILE  trusted root from this TUF repository instead
+  --tuf-cache DIR                TUF cache (default: user cache dir/airlock/tuf)
   --key FILE                     PEM public key, for key-signed bundles
-  --offline                      use only what is given; never the network
+  --offline                      use only what is given or cached; never the network
   --digest ALG:HEX               artifact by digest: sha256, sha384, sha512, gitCommit (repeatable)
   --certificate-identity SAN     exact signer (or --certificate-identity-regexp, anchored)
   --certificate-oidc-issuer URL  exact issuer (or --certificate-oidc-issuer-regexp, anchored)
@@ -97,6 +101,10 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 	trustedRoot := fs.String("trusted-root", "", "")
 	keyPath := fs.String("key", "", "")
 	offline := fs.Bool("offline", false, "")
+	var tuf tufTrust
+	fs.StringVar(&tuf.URL, "tuf-url", "", "")
+	fs.StringVar(&tuf.RootPath, "tuf-root", "", "")
+	fs.StringVar(&tuf.CacheDir, "tuf-cache", "", "")
 	var id verify.Identity
 	fs.StringVar(&id.SAN, "certificate-identity", "", "")
 	fs.StringVar(&id.SANRegexp, "certificate-identity-regexp", "", "")
@@ -141,10 +149,10 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 		return fault.Usagef("verify: querying GitHub's attestation store needs the network: not with --offline (give --bundle)")
 	case len(bundles) == 0 && *release == "" && id.Repo == "":
 		return fault.Usagef("verify: no bundle: give --bundle PATH, --release OWNER/REPO@TAG, or --repo OWNER/REPO to query GitHub's attestation store")
-	case *trustedRoot == "" && *keyPath == "" && *offline:
-		return fault.Usagef("verify: --offline needs --trusted-root FILE (or --key FILE)")
-	case *trustedRoot == "" && *keyPath == "" && !*rootFromRelease:
-		return fault.Usagef("verify: the default trust (public-good and GitHub roots via TUF) is not implemented yet: give --trusted-root FILE")
+	case *trustedRoot != "" && tuf.URL+tuf.RootPath != "":
+		return fault.Usagef("verify: give --trusted-root or --tuf-url/--tuf-root, not both")
+	case *rootFromRelease && tuf.URL+tuf.RootPath != "":
+		return fault.Usagef("verify: give --trusted-root-from-release or --tuf-url/--tuf-root, not both")
 	case len(artifactPaths) == 0 && len(digests) == 0:
 		return fault.Usagef("verify: no artifact: name ARTIFACT files or give --digest ALG:HEX")
 	}
@@ -162,9 +170,17 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 			return fault.Usagef("verify: --at: %q is not an RFC 3339 time", *at)
 		}
 	}
+	if err := tuf.validate(); err != nil {
+		return err
+	}
 	if *trustedRoot != "" {
 		if cfg.TrustedRoots, err = readFileOrStdin(*trustedRoot, stdio, verify.MaxTrustedRootBytes); err != nil {
 			return fmt.Errorf("verify: --trusted-root: %w", err)
+		}
+	} else if !*rootFromRelease && (*keyPath == "" || tuf.URL != "") {
+		tuf.Offline = *offline
+		if cfg.TrustedRoots, err = tuf.trustedRoots(ctx, stdio); err != nil {
+			return err
 		}
 	}
 	if *keyPath != "" {

@@ -19,6 +19,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/fault"
 	"github.com/airlock-dev/airlock/internal/ghapi"
 	"github.com/airlock-dev/airlock/internal/identity"
+	"github.com/airlock-dev/airlock/internal/tufroot"
 )
 
 // Signer kinds (input signer).
@@ -104,6 +105,11 @@ type AttestConfig struct {
 	Services        attest.Services
 	Log             string // LogAuto, LogRekor, LogTSA
 	TrustedRootJSON []byte
+	// TUF is where the trusted root comes from when TrustedRootJSON is
+	// empty: the repository given, or else the one matching the default
+	// Fulcio (public-good for public repositories, GitHub's instance for
+	// the others).
+	TUF TUFConfig
 	// KeyPEM is the key signer's private key (a secret).
 	KeyPEM []byte
 	// PublishAttestation posts the bundle to the attestations API.
@@ -112,6 +118,27 @@ type AttestConfig struct {
 	ServerURL          string
 	OutDir             string
 	Version            string
+}
+
+// TUFConfig names a TUF repository holding the trusted root. URL and Root
+// go together; both empty means the default for the repository.
+type TUFConfig struct {
+	URL      string
+	Root     []byte
+	CacheDir string
+}
+
+// Repository picks the TUF repository of the trusted root for a
+// repository of this visibility, the same way ResolveServices picks Fulcio.
+func (t TUFConfig) Repository(visibility string) tufroot.Repository {
+	switch {
+	case t.URL != "":
+		return tufroot.Repository{URL: t.URL, Root: t.Root}
+	case visibility == "public":
+		return tufroot.PublicGood()
+	default:
+		return tufroot.GitHub()
+	}
 }
 
 // AttestDeps are the side effects of the attestation step.
@@ -141,8 +168,8 @@ func (a AttestConfig) Validate() error {
 	case SignerNone:
 		return nil
 	case SignerSigstore:
-		if len(a.TrustedRootJSON) == 0 {
-			return fault.Configf("input trusted-root: signer sigstore needs a trusted root file (TUF is not supported yet)")
+		if err := a.validateTrust(); err != nil {
+			return err
 		}
 		if _, err := ResolveServices(a, ""); err != nil {
 			return err
@@ -170,6 +197,29 @@ func (a AttestConfig) Validate() error {
 	}
 	if a.OutDir == "" {
 		return fault.Configf("attestation: no output directory")
+	}
+	return nil
+}
+
+// validateTrust rejects ambiguous or incomplete trust: one source of the
+// trusted root, and a custom Fulcio never judged by a default root that
+// cannot know its CA.
+func (a AttestConfig) validateTrust() error {
+	hasTUF := a.TUF.URL != "" || len(a.TUF.Root) > 0
+	switch {
+	case len(a.TrustedRootJSON) > 0 && hasTUF:
+		return fault.Configf("input trusted-root: give either a trusted root file or tuf-url and tuf-root, not both")
+	case hasTUF && (a.TUF.URL == "" || len(a.TUF.Root) == 0):
+		return fault.Configf("inputs tuf-url and tuf-root: give both (the repository and the root.json that anchors trust in it)")
+	case hasTUF:
+		if err := tufroot.CheckURL(a.TUF.URL); err != nil {
+			return fault.Configf("input tuf-url: %w", err)
+		}
+	case len(a.TrustedRootJSON) == 0 && a.Services.FulcioURL != "":
+		return fault.Configf("input trusted-root: a custom fulcio-url needs its trusted root: give trusted-root, or tuf-url and tuf-root")
+	}
+	if len(a.TrustedRootJSON) == 0 && a.TUF.CacheDir == "" {
+		return fault.Configf("attestation: no TUF cache directory")
 	}
 	return nil
 }
@@ -328,13 +378,20 @@ func newSigner(ctx context.Context, cfg Config, ac AttestConfig, deps AttestDeps
 		if err != nil {
 			return nil, err
 		}
+		rootJSON := ac.TrustedRootJSON
+		if len(rootJSON) == 0 {
+			tc := tufroot.Client{HTTPClient: deps.HTTPClient, CacheDir: ac.TUF.CacheDir}
+			if rootJSON, err = tc.TrustedRoot(ctx, ac.TUF.Repository(claims.RepositoryVisibility)); err != nil {
+				return nil, fmt.Errorf("trusted root: %w", err)
+			}
+		}
 		tok, err := identity.Fetch(ctx, deps.HTTPClient, cfg.TokenRequestURL, cfg.TokenRequestToken, SigstoreAudience)
 		if err != nil {
 			return nil, fmt.Errorf("request the signing token: %w", err)
 		}
 		mask(tok)
 		return attest.NewKeylessSigner(attest.KeylessConfig{
-			Services: services, IDToken: tok, TrustedRootJSON: ac.TrustedRootJSON,
+			Services: services, IDToken: tok, TrustedRootJSON: rootJSON,
 			// Fulcio's github-workflow type names the job's workflow.
 			SAN: "https://github.com/" + claims.JobWorkflowRef, Issuer: claims.Issuer,
 			HTTPClient: deps.HTTPClient, Retry: deps.Retry, Now: deps.Now,

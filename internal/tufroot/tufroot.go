@@ -18,7 +18,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -100,8 +102,8 @@ const maxRetryWait = 5 * time.Second
 // offline cache miss is a configuration error (exit 2).
 func (c Client) TrustedRoot(ctx context.Context, repo Repository) ([]byte, error) {
 	url := strings.TrimSuffix(repo.URL, "/")
-	if url == "" {
-		return nil, fault.Configf("tuf: no repository URL")
+	if err := CheckURL(url); err != nil {
+		return nil, err
 	}
 	anchor, err := metadata.Root().FromBytes(repo.Root)
 	if err != nil {
@@ -146,6 +148,29 @@ func (c Client) TrustedRoot(ctx context.Context, repo Repository) ([]byte, error
 		return nil, classify("get "+Target, err)
 	}
 	return b, nil
+}
+
+// CheckURL accepts an absolute https URL, or plain http on loopback (a
+// test repository): metadata is signed, but a repository reached in clear
+// text can still withhold updates from whoever sits on the path.
+func CheckURL(raw string) error {
+	u, err := neturl.Parse(raw)
+	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return fault.Configf("tuf url %q: expected an absolute URL without credentials, query or fragment", raw)
+	}
+	if u.Scheme == "https" {
+		return nil
+	}
+	if u.Scheme == "http" {
+		h := u.Hostname()
+		if h == "localhost" {
+			return nil
+		}
+		if ip := net.ParseIP(h); ip != nil && ip.IsLoopback() {
+			return nil
+		}
+	}
+	return fault.Configf("tuf url %q: expected https (plain http only on loopback)", u.Redacted())
 }
 
 // newerCachedRoot returns the cached root.json of url when it is a later

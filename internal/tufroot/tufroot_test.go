@@ -192,6 +192,17 @@ func TestEmbeddedRoots(t *testing.T) {
 	}
 }
 
+func TestCheckURL(t *testing.T) {
+	for raw, ok := range map[string]bool{
+		"https://tuf-repo.github.com": true, "http://127.0.0.1:8080": true, "http://localhost:1": true,
+		"http://tuf.example": false, "": false, "https://u:p@tuf.example": false, "tuf.example": false,
+	} {
+		if err := tufroot.CheckURL(raw); (err == nil) != ok {
+			t.Errorf("%q: expected ok=%v, got %v", raw, ok, err)
+		}
+	}
+}
+
 func TestConfigErrors(t *testing.T) {
 	repo := tuftest.New(t, rootV1)
 	r := tufroot.Repository{URL: repo.URL(), Root: repo.RootJSON()}
