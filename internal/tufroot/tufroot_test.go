@@ -146,6 +146,27 @@ func TestTrustedRootFailures(t *testing.T) {
 	}
 }
 
+// After a key rotation the cache holds a later root than the anchor the
+// operator gives; offline must judge the cached metadata by that root.
+func TestOfflineAfterRootRotation(t *testing.T) {
+	repo := tuftest.New(t, rootV1)
+	r := tufroot.Repository{URL: repo.URL(), Root: repo.RootJSON()}
+	cache := t.TempDir()
+	ctx := context.Background()
+	if _, err := client(t, false, cache).TrustedRoot(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	repo.RotateTimestampKey(t)
+	repo.SetTarget(t, rootV2)
+	if got, err := client(t, false, cache).TrustedRoot(ctx, r); err != nil || !bytes.Equal(got, rootV2) {
+		t.Fatalf("online after rotation: expected %q, got %q (%v)", rootV2, got, err)
+	}
+	repo.Close()
+	if got, err := client(t, true, cache).TrustedRoot(ctx, r); err != nil || !bytes.Equal(got, rootV2) {
+		t.Fatalf("offline after rotation: expected %q, got %q (%v)", rootV2, got, err)
+	}
+}
+
 // A cached target altered on disk is not served offline: the cache is
 // checked against the verified targets metadata on every read.
 func TestOfflineTamperedCache(t *testing.T) {

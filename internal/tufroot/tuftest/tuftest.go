@@ -108,6 +108,52 @@ func (r *Repo) SetTarget(tb testing.TB, target []byte) {
 	}
 }
 
+// RotateTimestampKey publishes the next root version, which replaces the
+// timestamp key (signed by the root key, as TUF requires), and re-signs
+// the timestamp with the new key. A client still judging by the first
+// root can no longer verify the timestamp.
+func (r *Repo) RotateTimestampKey(tb testing.TB) {
+	tb.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s, err := signature.LoadSigner(priv, crypto.Hash(0))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	k, err := metadata.KeyFromPublicKey(priv.Public())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r.mu.Lock()
+	for _, id := range r.root.Signed.Roles[metadata.TIMESTAMP].KeyIDs {
+		if err := r.root.Signed.RevokeKey(id, metadata.TIMESTAMP); err != nil {
+			r.mu.Unlock()
+			tb.Fatal(err)
+		}
+	}
+	if err := r.root.Signed.AddKey(k, metadata.TIMESTAMP); err != nil {
+		r.mu.Unlock()
+		tb.Fatal(err)
+	}
+	r.root.Signed.Version++
+	r.root.ClearSignatures()
+	b, err := sign(r.root, r.signers[metadata.ROOT])
+	if err != nil {
+		r.mu.Unlock()
+		tb.Fatal(err)
+	}
+	r.files[fmt.Sprintf("%d.root.json", r.root.Signed.Version)] = b
+	r.signers[metadata.TIMESTAMP] = s
+	target := r.target
+	r.mu.Unlock()
+	exp := time.Now().Add(24 * time.Hour)
+	if err := r.publish(target, exp, exp); err != nil {
+		tb.Fatal(err)
+	}
+}
+
 // ExpireTimestamp republishes the current target under timestamp metadata
 // that expired an hour ago (correctly signed).
 func (r *Repo) ExpireTimestamp(tb testing.TB) {
