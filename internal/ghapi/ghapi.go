@@ -487,3 +487,19 @@ func (c *Client) nextLink(hdr http.Header) (string, error) {
 	}
 	return "", nil
 }
+
+// getDecoded fetches one resource and decodes it; a body that does not decode
+// is an operational failure naming the resource.
+func getDecoded[T any](ctx context.Context, c *Client, o op, ref string, decode func([]byte) (T, error)) (T, error) {
+	body, _, err := c.get(ctx, o, ref)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	v, err := decode(body)
+	if err != nil {
+		var zero T
+		return zero, fault.Operationalf("get %s: %w", o.resource, err)
+	}
+	return v, nil
+}

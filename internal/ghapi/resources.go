@@ -31,15 +31,7 @@ func (c *Client) Repository(ctx context.Context, owner, repo string) (*Repositor
 		return nil, err
 	}
 	o := op{resource: fmt.Sprintf("repository %s/%s", owner, repo), permission: "metadata: read"}
-	body, _, err := c.get(ctx, o, p)
-	if err != nil {
-		return nil, err
-	}
-	r, err := decodeRepository(body)
-	if err != nil {
-		return nil, fault.Operationalf("get %s: %w", o.resource, err)
-	}
-	return r, nil
+	return getDecoded(ctx, c, o, p, decodeRepository)
 }
 
 func decodeRepository(body []byte) (*Repository, error) {
@@ -159,15 +151,7 @@ func (c *Client) Environment(ctx context.Context, owner, repo, env string) (*Env
 		return nil, err
 	}
 	o := op{resource: fmt.Sprintf("environment %q of %s/%s", env, owner, repo), permission: "actions: read"}
-	body, _, err := c.get(ctx, o, p+"/environments/"+e)
-	if err != nil {
-		return nil, err
-	}
-	out, err := decodeEnvironment(body)
-	if err != nil {
-		return nil, fault.Operationalf("get %s: %w", o.resource, err)
-	}
-	return out, nil
+	return getDecoded(ctx, c, o, p+"/environments/"+e, decodeEnvironment)
 }
 
 func decodeEnvironment(body []byte) (*Environment, error) {
@@ -235,15 +219,7 @@ func (c *Client) CustomProtectionRules(ctx context.Context, owner, repo, env str
 		return nil, err
 	}
 	o := op{resource: fmt.Sprintf("custom protection rules of environment %q of %s/%s", env, owner, repo), permission: "actions: read"}
-	body, _, err := c.get(ctx, o, p+"/environments/"+e+"/deployment_protection_rules")
-	if err != nil {
-		return nil, err
-	}
-	out, err := decodeCustomRules(body)
-	if err != nil {
-		return nil, fault.Operationalf("get %s: %w", o.resource, err)
-	}
-	return out, nil
+	return getDecoded(ctx, c, o, p+"/environments/"+e+"/deployment_protection_rules", decodeCustomRules)
 }
 
 func decodeCustomRules(body []byte) ([]CustomProtectionRule, error) {
