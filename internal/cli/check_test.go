@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -107,27 +106,7 @@ func (r *gateRun) approveHead() {
 
 func (r *gateRun) check() outcome {
 	r.t.Helper()
-	r.sim.SetRunClaims(r.claims)
-	var stdout, stderr bytes.Buffer
-	code := Main(context.Background(), []string{"check"}, func(k string) string { return r.env[k] },
-		Stdio{In: strings.NewReader(""), Out: &stdout, Err: &stderr})
-	o := outcome{code: code, stdout: stdout.String(), stderr: stderr.String(), outputs: map[string]string{}}
-	if b, err := os.ReadFile(r.env["GITHUB_OUTPUT"]); err == nil {
-		o.outputs = parseOutputFile(r.t, string(b))
-	}
-	if b, err := os.ReadFile(r.env["GITHUB_STEP_SUMMARY"]); err == nil {
-		o.summary = string(b)
-	}
-	if p := o.outputs["evidence-path"]; p != "" {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			r.t.Fatalf("evidence-path %s: %v", p, err)
-		}
-		o.evidenceRaw = string(b)
-		if err := json.Unmarshal(b, &o.evidence); err != nil {
-			r.t.Fatalf("evidence: %v", err)
-		}
-	}
+	o := r.main("check")
 	// Each run appends to the runner's files; the next run starts clean.
 	os.Remove(r.env["GITHUB_OUTPUT"])
 	os.Remove(r.env["GITHUB_STEP_SUMMARY"])

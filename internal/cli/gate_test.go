@@ -75,9 +75,16 @@ type outcome struct {
 
 func (r *gateRun) gate(args ...string) outcome {
 	r.t.Helper()
+	return r.main(append([]string{"gate"}, args...)...)
+}
+
+// main runs airlock with args as the runner would and collects what it
+// wrote: exit code, streams, GITHUB_OUTPUT, the step summary and evidence.
+func (r *gateRun) main(args ...string) outcome {
+	r.t.Helper()
 	r.sim.SetRunClaims(r.claims)
 	var stdout, stderr bytes.Buffer
-	code := Main(context.Background(), append([]string{"gate"}, args...), func(k string) string { return r.env[k] },
+	code := Main(context.Background(), args, func(k string) string { return r.env[k] },
 		Stdio{In: strings.NewReader(""), Out: &stdout, Err: &stderr})
 	o := outcome{code: code, stdout: stdout.String(), stderr: stderr.String(), outputs: map[string]string{}}
 	if b, err := os.ReadFile(r.env["GITHUB_OUTPUT"]); err == nil {
