@@ -114,14 +114,15 @@ func maxDecisionTTL(engine *policy.Engine) (time.Duration, error) {
 }
 
 // runAttest signs and publishes the decision. It returns the outputs to set
-// even on failure, so a workflow sees what was written.
-func runAttest(ctx context.Context, runner *actionio.Runner, cfg gate.Config, ac gate.AttestConfig, res *gate.Result) ([]actionio.Output, error) {
+// even on failure, so a workflow sees what was written, and the step
+// summary's attestation section (empty when nothing was to be signed).
+func runAttest(ctx context.Context, runner *actionio.Runner, cfg gate.Config, ac gate.AttestConfig, res *gate.Result) ([]actionio.Output, string, error) {
 	if ac.Signer == gate.SignerNone {
-		return nil, nil
+		return nil, "", nil
 	}
 	att, err := gate.Attest(ctx, cfg, ac, res, gate.AttestDeps{HTTPClient: httpClient(), Now: time.Now, Mask: runner.Mask})
 	if err != nil {
-		return []actionio.Output{{Name: "attested", Value: "false"}}, err
+		return []actionio.Output{{Name: "attested", Value: "false"}}, "\n### Attestation (C12)\n\nNot signed: airlock could not sign or publish the decision (see the error annotation).\n", err
 	}
 	out := []actionio.Output{
 		{Name: "attested", Value: strconv.FormatBool(att.Skipped == "")},
@@ -143,10 +144,7 @@ func runAttest(ctx context.Context, runner *actionio.Runner, cfg gate.Config, ac
 	default:
 		summary += fmt.Sprintf("Signed and written to `%s`; not published (a deny is uploaded only with `attest-deny: true`).\n", att.AssetName)
 	}
-	if err := runner.AppendSummary(summary); err != nil {
-		return out, err
-	}
-	return out, nil
+	return out, summary, nil
 }
 
 func idString(id int64) string {

@@ -159,8 +159,8 @@ func gateMain(ctx context.Context, runner *actionio.Runner, getenv func(string) 
 	if err != nil {
 		return err
 	}
-	attestOutputs, attestErr := runAttest(ctx, runner, cfg, ac, res)
-	if err := emit(runner, res, outDir, stdio, attestOutputs...); err != nil && attestErr == nil {
+	attestOutputs, attestSummary, attestErr := runAttest(ctx, runner, cfg, ac, res)
+	if err := emit(runner, res, outDir, stdio, attestSummary, attestOutputs...); err != nil && attestErr == nil {
 		return err
 	}
 	return attestErr // "decision made but not attested" is never exit 0 (nor 1)
@@ -168,7 +168,7 @@ func gateMain(ctx context.Context, runner *actionio.Runner, getenv func(string) 
 
 // emit writes the decision everywhere a workflow or a person reads it, then
 // returns the deny (if any) so the exit code follows the decision.
-func emit(runner *actionio.Runner, res *gate.Result, outDir string, stdio Stdio, extra ...actionio.Output) error {
+func emit(runner *actionio.Runner, res *gate.Result, outDir string, stdio Stdio, attestSummary string, extra ...actionio.Output) error {
 	dir, err := os.MkdirTemp(outDir, "airlock-")
 	if err != nil {
 		return fault.Operationalf("create output directory in %s: %w", outDir, err)
@@ -198,6 +198,7 @@ func emit(runner *actionio.Runner, res *gate.Result, outDir string, stdio Stdio,
 	if err := report.Markdown(&summary, res); err != nil {
 		return fault.Operationalf("render step summary: %w", err)
 	}
+	summary.WriteString(attestSummary)
 	if err := runner.AppendSummary(summary.String()); err != nil {
 		return err
 	}
