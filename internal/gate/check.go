@@ -159,24 +159,7 @@ func Check(ctx context.Context, cfg CheckConfig, deps Deps) (*CheckResult, error
 	if deps.HTTPClient == nil || deps.Now == nil || deps.Policy == nil {
 		return nil, fault.Configf("check: HTTPClient, Now and Policy are required")
 	}
-	mask := deps.Mask
-	if mask == nil {
-		mask = func(string) {}
-	}
-	verifier := deps.Verifier
-	if verifier == nil {
-		v, err := identity.NewVerifier(identity.Config{Issuer: cfg.Issuer, Audience: cfg.Audience, HTTPClient: deps.HTTPClient, Now: deps.Now})
-		if err != nil {
-			return nil, err
-		}
-		verifier = v
-	}
-	raw, err := identity.Fetch(ctx, deps.HTTPClient, cfg.TokenRequestURL, cfg.TokenRequestToken, cfg.Audience)
-	if err != nil {
-		return nil, err
-	}
-	mask(raw)
-	claims, err := verifier.Verify(ctx, raw)
+	claims, err := jobIdentity(ctx, cfg.Config, deps)
 	if err != nil {
 		var verr *identity.VerificationError
 		if errors.As(err, &verr) {

@@ -152,28 +152,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 	if deps.HTTPClient == nil || deps.Now == nil || deps.Policy == nil {
 		return nil, fault.Configf("gate: HTTPClient, Now and Policy are required")
 	}
-	mask := deps.Mask
-	if mask == nil {
-		mask = func(string) {}
-	}
-	verifier := deps.Verifier
-	if verifier == nil {
-		v, err := identity.NewVerifier(identity.Config{
-			Issuer: cfg.Issuer, Audience: cfg.Audience, HTTPClient: deps.HTTPClient, Now: deps.Now,
-		})
-		if err != nil {
-			return nil, err
-		}
-		verifier = v
-	}
-
 	promotion, _ := manifest.ParsePromotion(cfg.Promotion) // validated above
-
-	raw, err := identity.Fetch(ctx, deps.HTTPClient, cfg.TokenRequestURL, cfg.TokenRequestToken, cfg.Audience)
-	if err != nil {
-		return nil, err
-	}
-	mask(raw)
 
 	ev := evidence.Evidence{
 		Schema:      evidence.SchemaURI,
@@ -189,7 +168,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 		},
 		Identity: evidence.Identity{Issuer: cfg.Issuer, Audience: cfg.Audience, HintMismatches: []evidence.HintMismatch{}},
 	}
-	claims, err := verifier.Verify(ctx, raw)
+	claims, err := jobIdentity(ctx, cfg, deps)
 	var verr *identity.VerificationError
 	switch {
 	case errors.As(err, &verr):
@@ -210,6 +189,31 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 		return nil, err
 	}
 	return &Result{Evidence: ev, Decision: dec}, nil
+}
+
+// jobIdentity requests the job's OIDC token, masks it before anything else
+// sees it, and verifies it. A *identity.VerificationError means the token is
+// invalid (the gate's deny, the check's refusal to report); any other error
+// means airlock could not tell.
+func jobIdentity(ctx context.Context, cfg Config, deps Deps) (*identity.Claims, error) {
+	verifier := deps.Verifier
+	if verifier == nil {
+		v, err := identity.NewVerifier(identity.Config{
+			Issuer: cfg.Issuer, Audience: cfg.Audience, HTTPClient: deps.HTTPClient, Now: deps.Now,
+		})
+		if err != nil {
+			return nil, err
+		}
+		verifier = v
+	}
+	raw, err := identity.Fetch(ctx, deps.HTTPClient, cfg.TokenRequestURL, cfg.TokenRequestToken, cfg.Audience)
+	if err != nil {
+		return nil, err
+	}
+	if deps.Mask != nil {
+		deps.Mask(raw)
+	}
+	return verifier.Verify(ctx, raw)
 }
 
 // resolveRefs replaces DefaultBranchRef with the repository's default branch,
