@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/airlock-dev/airlock/internal/endpoint"
 	"github.com/airlock-dev/airlock/internal/fault"
 )
 
@@ -32,7 +33,7 @@ func (c *Client) downloadClient() *http.Client {
 		if req.URL.Scheme == first.Scheme && req.URL.Host == first.Host {
 			return nil
 		}
-		if req.URL.Scheme != "https" && !(req.URL.Scheme == "http" && isLoopback(req.URL.Hostname())) {
+		if req.URL.Scheme != "https" && !(req.URL.Scheme == "http" && endpoint.IsLoopback(req.URL.Hostname())) {
 			return fmt.Errorf("%w: from %s://%s to %s://%s", errRedirectRefused, first.Scheme, first.Host, req.URL.Scheme, req.URL.Host)
 		}
 		req.Header.Del("Authorization")

@@ -24,7 +24,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -34,6 +33,7 @@ import (
 
 	"github.com/google/go-github/v62/github"
 
+	"github.com/airlock-dev/airlock/internal/endpoint"
 	"github.com/airlock-dev/airlock/internal/fault"
 )
 
@@ -168,7 +168,7 @@ func parseAPIURL(raw string) (*url.URL, error) {
 	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
 		return nil, fault.Configf("github api url %q: must not have a query or fragment", raw)
 	case u.Scheme == "https":
-	case u.Scheme == "http" && isLoopback(u.Hostname()):
+	case u.Scheme == "http" && endpoint.IsLoopback(u.Hostname()):
 	case u.Scheme == "http":
 		return nil, fault.Configf("github api url %q: plain http is allowed only for loopback hosts", raw)
 	default:
@@ -197,14 +197,6 @@ func sameOriginRedirects(req *http.Request, via []*http.Request) error {
 		return fmt.Errorf("%w: from %s://%s to %s://%s", errRedirectRefused, first.Scheme, first.Host, req.URL.Scheme, req.URL.Host)
 	}
 	return nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/airlock-dev/airlock/internal/endpoint"
 )
 
 const (
@@ -158,19 +159,11 @@ func checkTransportURL(u *url.URL) error {
 	case "https":
 		return nil
 	case "http":
-		if isLoopbackHost(u.Hostname()) {
+		if endpoint.IsLoopback(u.Hostname()) {
 			return nil
 		}
 		return fmt.Errorf("http is allowed only for loopback hosts, got host %q", u.Hostname())
 	default:
 		return fmt.Errorf("scheme must be https, got %q", u.Scheme)
 	}
-}
-
-func isLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

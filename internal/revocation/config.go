@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	netpolicy "github.com/airlock-dev/airlock/internal/endpoint"
 	"github.com/airlock-dev/airlock/internal/fault"
 )
 
@@ -380,21 +380,13 @@ func checkURL(raw string) error {
 	case "https":
 		return nil
 	case "http":
-		if isLoopback(u.Hostname()) {
+		if netpolicy.IsLoopback(u.Hostname()) {
 			return nil
 		}
 		return fmt.Errorf("expected https, got http to %q (plain http is allowed only to loopback)", u.Hostname())
 	default:
 		return fmt.Errorf("expected an https URL, got scheme %q", u.Scheme)
 	}
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func nodeKind(n *yaml.Node) string {
