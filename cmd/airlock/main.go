@@ -10,9 +10,11 @@ import (
 	"syscall"
 
 	"github.com/airlock-dev/airlock/internal/cli"
+	"github.com/airlock-dev/airlock/internal/startup"
 )
 
 func main() {
+	startup.Done(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := cli.Main(ctx, os.Args[1:], os.Getenv, cli.Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr})
 	stop()

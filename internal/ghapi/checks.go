@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -107,10 +108,10 @@ type CheckRun struct {
 	AppSlug string
 }
 
-var reSHA = regexp.MustCompile(`^[0-9a-fA-F]{40}([0-9a-fA-F]{24})?$`)
+var reSHA = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9a-fA-F]{40}([0-9a-fA-F]{24})?$`) })
 
 func checkSHA(what, sha string) error {
-	if !reSHA.MatchString(sha) {
+	if !reSHA().MatchString(sha) {
 		return fault.Usagef("%s: expected a 40 or 64 hex digit commit SHA, got %q", what, truncate(sha, 80))
 	}
 	return nil
@@ -473,7 +474,7 @@ func (c *Client) GitCommit(ctx context.Context, owner, repo, sha string) (*GitCo
 	}
 	out := &GitCommit{SHA: w.GetSHA(), Parents: []string{}}
 	for i, pc := range w.Parents {
-		if pc == nil || !reSHA.MatchString(pc.GetSHA()) {
+		if pc == nil || !reSHA().MatchString(pc.GetSHA()) {
 			return nil, fault.Operationalf("get %s: parents[%d]: expected a commit SHA", o.resource, i)
 		}
 		out.Parents = append(out.Parents, pc.GetSHA())

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -158,7 +159,7 @@ func (s *Server) SetCommit(owner, repo, sha string, parents ...string) {
 	s.checksLocked(owner, repo).commits[strings.ToLower(sha)] = slices.Clone(parents)
 }
 
-var reHexSHA = regexp.MustCompile(`^[0-9a-fA-F]{40}$`)
+var reHexSHA = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9a-fA-F]{40}$`) })
 
 // checkRunBody is the request body of a create or an update; pointers tell
 // absent from empty.
@@ -285,7 +286,7 @@ func (s *Server) createCheckRun(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if body.Name == nil || *body.Name == "" || body.HeadSHA == nil || !reHexSHA.MatchString(*body.HeadSHA) {
+	if body.Name == nil || *body.Name == "" || body.HeadSHA == nil || !reHexSHA().MatchString(*body.HeadSHA) {
 		unprocessable(w, "name and a 40 hex digit head_sha are required")
 		return
 	}
@@ -487,7 +488,7 @@ func (s *Server) createStatus(w http.ResponseWriter, r *http.Request) {
 	if _, ok := readBody(w, r, &body); !ok {
 		return
 	}
-	if !reHexSHA.MatchString(sha) {
+	if !reHexSHA().MatchString(sha) {
 		unprocessable(w, "No commit found for SHA: "+sha)
 		return
 	}
@@ -604,7 +605,7 @@ func (s *Server) getGitCommit(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	if !known || !reHexSHA.MatchString(sha) {
+	if !known || !reHexSHA().MatchString(sha) {
 		notFound(w)
 		return
 	}

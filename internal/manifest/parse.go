@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -57,8 +58,10 @@ func (e *ParseError) Error() string {
 }
 
 var (
-	digestPattern   = regexp.MustCompile(`^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$`)
-	durationPattern = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`)
+	// Compiled on first use: bounded repetitions make patterns costly, and
+	// every process start (airlock verify included) would pay for them.
+	digestPattern   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$`) })
+	durationPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`) })
 )
 
 // Parse reads one manifest, YAML or JSON, strictly. inputName names the input
@@ -338,7 +341,7 @@ func (p *parser) toolRegistry(n *yaml.Node) ToolRegistry {
 	}
 	r.URI = p.str("tool_registry.uri", f["uri"])
 	if d := p.str("tool_registry.digest", f["digest"]); d != "" {
-		if !digestPattern.MatchString(d) {
+		if !digestPattern().MatchString(d) {
 			p.fail("tool_registry.digest", f["digest"], "must be \"sha256:\" and 64 lowercase hex digits (or \"sha512:\" and 128), got %q", d)
 		}
 		r.Digest = d
@@ -386,7 +389,7 @@ func (p *parser) duration(path string, n *yaml.Node) time.Duration {
 		return 0
 	}
 	d, err := time.ParseDuration(s)
-	if err != nil || !durationPattern.MatchString(s) {
+	if err != nil || !durationPattern().MatchString(s) {
 		p.fail(path, n, "must be a duration like \"1h\" or \"90m\", got %q", s)
 		return 0
 	}

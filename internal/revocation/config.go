@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 
@@ -113,8 +114,9 @@ func nonEmpty(v ...string) (out []string) {
 }
 
 var (
-	nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-	envRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	// Compiled on first use, not at every process start.
+	nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`) })
+	envRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 )
 
 // fieldRule says which kinds may set a field. A field that a kind does not
@@ -251,7 +253,7 @@ func parseEntry(at string, n *yaml.Node) (Credential, error) {
 	if c.Name == "" {
 		return c, bad("name", "required")
 	}
-	if !nameRE.MatchString(c.Name) {
+	if !nameRE().MatchString(c.Name) {
 		return c, bad("name", "%q: use 1-64 letters, digits, '.', '_' or '-'", c.Name)
 	}
 	switch Kind(kind) {
@@ -274,7 +276,7 @@ func parseEntry(at string, n *yaml.Node) (Credential, error) {
 		return c, bad("token-env", "required: the name of the environment variable holding the QA token")
 	}
 	for field, v := range map[string]string{"token-env": c.TokenEnv, "client-id-env": c.ClientIDEnv, "client-secret-env": c.ClientSecretEnv, "bearer-token-env": c.BearerTokenEnv} {
-		if v != "" && !envRE.MatchString(v) {
+		if v != "" && !envRE().MatchString(v) {
 			return c, bad(field, "%q is not an environment variable name (the value belongs in the environment, not here)", v)
 		}
 	}
