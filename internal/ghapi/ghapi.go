@@ -273,28 +273,39 @@ func repoPath(owner, repo string) (string, error) {
 
 // get fetches one URL (relative to the base, or an absolute URL already
 // checked by sameOrigin) with bounded retries and returns the capped body.
-func (c *Client) get(ctx context.Context, o op, ref string) ([]byte, http.Header, error) {
-	var lastErr error
-	for attempt := 1; ; attempt++ {
-		body, hdr, wait, err := c.attempt(ctx, o, ref, attempt)
-		if err == nil {
-			return body, hdr, nil
+func (c *Client) get(ctx context.Context, o op, ref string) (body []byte, hdr http.Header, err error) {
+	err = c.retry(ctx, func(n int) (time.Duration, error) {
+		var wait time.Duration
+		var err error
+		body, hdr, wait, err = c.attempt(ctx, o, ref, n)
+		return wait, err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return body, hdr, nil
+}
+
+// retry runs attempt until it succeeds, fails for good (wait < 0) or has run
+// maxAttempts times, waiting between attempts as asked: never longer than
+// maxWait, never past ctx's deadline.
+func (c *Client) retry(ctx context.Context, attempt func(n int) (wait time.Duration, err error)) error {
+	for n := 1; ; n++ {
+		wait, err := attempt(n)
+		if err == nil || wait < 0 {
+			return err
 		}
-		if wait < 0 { // not retryable
-			return nil, nil, err
-		}
-		lastErr = err
-		if attempt >= maxAttempts {
-			return nil, nil, fault.Operationalf("%w (gave up after %d attempts)", lastErr, attempt)
+		if n >= maxAttempts {
+			return fault.Operationalf("%w (gave up after %d attempts)", err, n)
 		}
 		if wait > c.maxWait {
-			return nil, nil, fault.Operationalf("%w: retry requested after %s, more than the %s airlock waits", lastErr, wait, c.maxWait)
+			return fault.Operationalf("%w: retry requested after %s, more than the %s airlock waits", err, wait, c.maxWait)
 		}
 		if dl, ok := ctx.Deadline(); ok && c.now().Add(wait).After(dl) {
-			return nil, nil, fault.Operationalf("%w: retry requested after %s, past the deadline", lastErr, wait)
+			return fault.Operationalf("%w: retry requested after %s, past the deadline", err, wait)
 		}
-		if err := c.sleep(ctx, wait); err != nil {
-			return nil, nil, fault.Operationalf("%w: waiting to retry: %w", lastErr, err)
+		if serr := c.sleep(ctx, wait); serr != nil {
+			return fault.Operationalf("%w: waiting to retry: %w", err, serr)
 		}
 	}
 }

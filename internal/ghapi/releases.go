@@ -312,27 +312,17 @@ func (c *Client) CreateAttestation(ctx context.Context, owner, repo string, bund
 // send makes a non-GET request with the same bounded retries, caps and
 // error classification as get. special may turn a non-2xx answer into a
 // typed error before the generic classification.
-func (c *Client) send(ctx context.Context, o op, build func() (*http.Request, error), special func(status int, body []byte) error) ([]byte, error) {
-	var lastErr error
-	for attempt := 1; ; attempt++ {
-		body, wait, err := c.sendOnce(ctx, o, build, special, attempt)
-		if err == nil {
-			return body, nil
-		}
-		if wait < 0 {
-			return nil, err
-		}
-		lastErr = err
-		if attempt >= maxAttempts {
-			return nil, fault.Operationalf("%w (gave up after %d attempts)", lastErr, attempt)
-		}
-		if wait > c.maxWait {
-			return nil, fault.Operationalf("%w: retry requested after %s, more than the %s airlock waits", lastErr, wait, c.maxWait)
-		}
-		if err := c.sleep(ctx, wait); err != nil {
-			return nil, fault.Operationalf("%w: waiting to retry: %w", lastErr, err)
-		}
+func (c *Client) send(ctx context.Context, o op, build func() (*http.Request, error), special func(status int, body []byte) error) (body []byte, err error) {
+	err = c.retry(ctx, func(n int) (time.Duration, error) {
+		var wait time.Duration
+		var err error
+		body, wait, err = c.sendOnce(ctx, o, build, special, n)
+		return wait, err
+	})
+	if err != nil {
+		return nil, err
 	}
+	return body, nil
 }
 
 func (c *Client) sendOnce(ctx context.Context, o op, build func() (*http.Request, error), special func(int, []byte) error, n int) ([]byte, time.Duration, error) {
