@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -35,6 +36,7 @@ func seedReleases(t *testing.T, sim *githubsim.Server, owner, repo string) map[s
 	t.Helper()
 	id := sim.AddRelease(owner, repo, githubsim.Release{Tag: "v1.0.0"})
 	sim.AddReleaseAsset(owner, repo, id, githubsim.Asset{Name: "agent.tar.gz", Data: []byte("agent"), Label: "the agent"})
+	sim.AddReleaseAsset(owner, repo, id, githubsim.Asset{Name: "legacy.tar.gz", Data: []byte("legacy"), NoDigest: true})
 	digest := strings.Repeat("ab", 32)
 	c, err := ghapi.New(sim.APIURL(), sim.JobToken(), &http.Client{Timeout: 10 * time.Second})
 	if err != nil {
@@ -241,5 +243,32 @@ func TestReleasesAgainstSimulator(t *testing.T) {
 	}
 	if got := len(sim.Attestations("acme", "agent")); got != 1 {
 		t.Errorf("%d attestations stored, expected 1", got)
+	}
+}
+
+// TestReleaseAssetDigests: the digest is what GitHub reported, null as
+// empty; judging it is the caller's business.
+func TestReleaseAssetDigests(t *testing.T) {
+	sim := githubsim.NewForTest(t)
+	sim.Seed("acme", "agent")
+	id := sim.AddRelease("acme", "agent", githubsim.Release{Tag: "v1"})
+	sim.AddReleaseAsset("acme", "agent", id, githubsim.Asset{Name: "a", Data: []byte("a")})
+	sim.AddReleaseAsset("acme", "agent", id, githubsim.Asset{Name: "b", Data: []byte("b"), NoDigest: true})
+	sim.AddReleaseAsset("acme", "agent", id, githubsim.Asset{Name: "c", Data: []byte("c"), ReportedDigest: "md5:0cc175b9"})
+	c, err := ghapi.New(sim.APIURL(), sim.JobToken(), &http.Client{Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	as, err := c.ReleaseAssets(t.Context(), "acme", "agent", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, a := range as {
+		got[a.Name] = a.Digest
+	}
+	want := map[string]string{"a": "sha256:ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb", "b": "", "c": "md5:0cc175b9"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("digests: expected %v, got %v", want, got)
 	}
 }

@@ -41,9 +41,14 @@ type Asset struct {
 	Data        []byte
 	Uploader    User
 	CreatedAt   time.Time
+	// NoDigest answers "digest": null, as GHES and GitHub before mid-2025 do.
+	NoDigest bool
+	// ReportedDigest, when set, is served as the digest instead of the
+	// content's: a GitHub that reports something malformed or wrong.
+	ReportedDigest string
 }
 
-// Digest is "sha256:HEX" of the content, as GitHub reports it.
+// Digest is "sha256:HEX" of the content, as GitHub computes it.
 func (a Asset) Digest() string {
 	sum := sha256.Sum256(a.Data)
 	return "sha256:" + hex.EncodeToString(sum[:])
@@ -240,6 +245,13 @@ func (s *Server) assetJSON(owner, repo string, r *Release, a Asset) map[string]a
 	if a.Label != "" {
 		label = a.Label
 	}
+	var digest any = a.Digest()
+	switch {
+	case a.NoDigest:
+		digest = nil
+	case a.ReportedDigest != "":
+		digest = a.ReportedDigest
+	}
 	return map[string]any{
 		"url":                  s.APIURL() + "/repos/" + full + "/releases/assets/" + strconv.FormatInt(a.ID, 10),
 		"browser_download_url": s.URL() + "/" + full + "/releases/download/" + url.PathEscape(r.Tag) + "/" + url.PathEscape(a.Name),
@@ -250,7 +262,7 @@ func (s *Server) assetJSON(owner, repo string, r *Release, a Asset) map[string]a
 		"state":                "uploaded",
 		"content_type":         a.ContentType,
 		"size":                 len(a.Data),
-		"digest":               a.Digest(),
+		"digest":               digest,
 		"download_count":       0,
 		"created_at":           ghTime(a.CreatedAt),
 		"updated_at":           ghTime(a.CreatedAt),
