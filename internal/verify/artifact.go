@@ -22,6 +22,10 @@ type Artifact struct {
 	Path string
 	// Digests maps an algorithm (sha256, sha384, sha512) to raw bytes.
 	Digests map[string][]byte
+	// Failure says why the artifact cannot be verified (its digest could
+	// not be learned, e.g. GitHub reported a malformed one). Such an
+	// artifact fails whatever the bundles say: it is reported, not dropped.
+	Failure string
 }
 
 // gitCommit is the in-toto name of a commit digest: what airlock's decision

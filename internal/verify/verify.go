@@ -326,11 +326,17 @@ func (v *Verifier) run(ctx context.Context, produce func(context.Context, chan<-
 		rep.Verified = rep.Verified && r.Verified
 	}
 	for i, a := range artifacts {
-		ar := ArtifactResult{Artifact: a.Name, Digest: a.String(), Bundles: covered[i], Verified: len(covered[i]) > 0, Errors: []string{}}
+		ar := ArtifactResult{Artifact: a.Name, Bundles: covered[i], Verified: len(covered[i]) > 0 && a.Failure == "", Errors: []string{}}
+		if len(a.Digests) > 0 {
+			ar.Digest = a.String()
+		}
 		if ar.Bundles == nil {
 			ar.Bundles = []string{}
 		}
-		if !ar.Verified {
+		if a.Failure != "" {
+			ar.Errors = append(ar.Errors, a.Failure)
+			rep.Verified = false
+		} else if !ar.Verified {
 			what := "attestation"
 			if v.predicateType == DecisionPredicateType {
 				what = "allow decision"

@@ -513,3 +513,23 @@ func TestGitCommitSubject(t *testing.T) {
 		}
 	}
 }
+
+// TestArtifactFailure: an artifact whose digest could not be learned fails
+// the run next to one a verified bundle covers; it is never dropped.
+func TestArtifactFailure(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	p := f.attest(t, dir, "a.sigstore.json", f.signer, DecisionPredicateType, decision("allow", time.Now().Add(-time.Minute), allowUntil), f.art)
+	odd := Artifact{Name: "odd.tar", Failure: `release asset "odd.tar": GitHub reported digest "md5:00"`}
+	rep := run(t, f.config(), []string{p}, fileArtifact(t, f.artPath), odd)
+	if rep.Verified || len(rep.Artifacts) != 2 || !rep.Bundles[0].Verified {
+		t.Fatalf("expected a verified bundle and a failed run, got %+v", rep)
+	}
+	good, bad := rep.Artifacts[0], rep.Artifacts[1]
+	if !good.Verified || bad.Verified || bad.Artifact != "odd.tar" || bad.Digest != "" || strings.Join(bad.Errors, ";") != odd.Failure {
+		t.Fatalf("artifacts: %+v", rep.Artifacts)
+	}
+	if _, n := rep.Failures(); n != 1 {
+		t.Fatalf("expected 1 failed artifact, got %d", n)
+	}
+}
