@@ -27,7 +27,10 @@ repositories need none; drafts and private ones need it); the default trust
 reads TUF. --offline touches no network.
 
   --bundle PATH                  bundle file, JSONL file or directory (repeatable)
-  --release OWNER/REPO@TAG       verify the release's *.sigstore.json assets
+  --release OWNER/REPO@TAG       verify the release's *.sigstore.json assets; with
+                                 no ARTIFACT or --digest, every other asset (but
+                                 trusted_root.json) must be covered, by the sha256
+                                 GitHub reports (else downloaded and hashed)
   --trusted-root-from-release    trust the release's trusted_root.json asset
                                  (trusting what the release itself ships)
   (--repo and --digest or ARTIFACT, without --bundle or --release: the bundles
@@ -153,7 +156,7 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 		return fault.Usagef("verify: give --trusted-root or --tuf-url/--tuf-root, not both")
 	case *rootFromRelease && tuf.URL+tuf.RootPath != "":
 		return fault.Usagef("verify: give --trusted-root-from-release or --tuf-url/--tuf-root, not both")
-	case len(artifactPaths) == 0 && len(digests) == 0:
+	case len(artifactPaths) == 0 && len(digests) == 0 && *release == "":
 		return fault.Usagef("verify: no artifact: name ARTIFACT files or give --digest ALG:HEX")
 	}
 
@@ -219,7 +222,7 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 	// Bundles from GitHub are fetched before the verifier is built: with
 	// --trusted-root-from-release the trust material comes with them.
 	var fetched []verify.Bundle
-	source := ""
+	source, ofAssets := "", ""
 	fromGitHub := len(bundles) == 0
 	if fromGitHub {
 		gh, err := newGitHubSource(*apiURL, getenv)
@@ -227,14 +230,21 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 			return fmt.Errorf("verify: %w", err)
 		}
 		if *release != "" {
-			var root []byte
-			if fetched, root, err = gh.releaseBundles(ctx, rel, *rootFromRelease); err != nil {
+			files, err := gh.releaseBundles(ctx, rel, *rootFromRelease)
+			if err != nil {
 				return err
 			}
-			if root != nil {
-				cfg.TrustedRoots = root
+			if files.root != nil {
+				cfg.TrustedRoots = files.root
 			}
+			fetched = files.bundles
 			source = "release " + rel.String() + " has no *.sigstore.json asset"
+			if len(artifacts) == 0 {
+				if artifacts, err = gh.assetArtifacts(ctx, rel, files.assets); err != nil {
+					return err
+				}
+				ofAssets = fmt.Sprintf(" (the artifacts: the %d asset(s) of release %s; for a decision about the tag's commit give --digest gitCommit:SHA)", len(artifacts), rel)
+			}
 		} else {
 			owner, repo, err := parseRepo(id.Repo)
 			if err != nil {
@@ -274,8 +284,8 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	if !rep.Verified {
 		badBundles, badArtifacts := rep.Failures()
-		return denied(fmt.Sprintf("verification failed: %d of %d bundle(s) failed, %d of %d artifact(s) without a verified attestation",
-			badBundles, len(rep.Bundles), badArtifacts, len(rep.Artifacts)))
+		return denied(fmt.Sprintf("verification failed: %d of %d bundle(s) failed, %d of %d artifact(s) without a verified attestation%s",
+			badBundles, len(rep.Bundles), badArtifacts, len(rep.Artifacts), ofAssets))
 	}
 	return nil
 }
@@ -334,7 +344,7 @@ func writeTable(w io.Writer, rep *verify.Report) {
 		if !a.Verified {
 			result = "FAILED: " + strings.Join(a.Errors, "; ")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", safe(a.Artifact), a.Digest, safe(result))
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", safe(a.Artifact), safe(a.Digest), safe(result))
 	}
 	tw.Flush()
 	bad, _ := rep.Failures()

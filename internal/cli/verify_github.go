@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"strings"
@@ -70,46 +71,111 @@ func parseRepo(s string) (owner, repo string, err error) {
 // trustedRootAsset is the name the gate publishes the trusted root under.
 const trustedRootAsset = "trusted_root.json"
 
+// releaseFiles is what verify reads from a release: its bundles, its
+// trusted root (when asked for), and every other asset: what it ships.
+type releaseFiles struct {
+	bundles []verify.Bundle
+	root    []byte
+	assets  []ghapi.Asset
+}
+
 // releaseBundles downloads every *.sigstore.json asset of a release, and its
-// trusted_root.json when withRoot. A release that cannot be found is an
-// operational failure that says why it may be hidden.
-func (g *githubSource) releaseBundles(ctx context.Context, ref releaseRef, withRoot bool) ([]verify.Bundle, []byte, error) {
+// trusted_root.json when withRoot, and lists the other assets. A release
+// that cannot be found is an operational failure that says why it may be
+// hidden.
+func (g *githubSource) releaseBundles(ctx context.Context, ref releaseRef, withRoot bool) (*releaseFiles, error) {
 	rel, err := g.gh.ReleaseByTag(ctx, ref.owner, ref.repo, ref.tag)
 	if ghapi.IsNotFound(err) {
 		hint := "draft releases and private repositories are visible only with a token: set GITHUB_TOKEN"
 		if g.authed {
 			hint = "the token cannot see it (drafts need a token that may push to the repository)"
 		}
-		return nil, nil, fault.Operationalf("verify: --release %s: no such release (HTTP 404): it does not exist, or %s", ref, hint)
+		return nil, fault.Operationalf("verify: --release %s: no such release (HTTP 404): it does not exist, or %s", ref, hint)
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("verify: --release %s: %w", ref, err)
+		return nil, fmt.Errorf("verify: --release %s: %w", ref, err)
 	}
 	assets, err := g.gh.ReleaseAssets(ctx, ref.owner, ref.repo, rel.ID)
 	if err != nil {
-		return nil, nil, fmt.Errorf("verify: --release %s: %w", ref, err)
+		return nil, fmt.Errorf("verify: --release %s: %w", ref, err)
 	}
-	var bundles []verify.Bundle
-	var root []byte
+	out := &releaseFiles{}
 	for _, a := range assets {
 		isBundle := strings.HasSuffix(strings.ToLower(a.Name), ".sigstore.json")
-		if !isBundle && !(withRoot && a.Name == trustedRootAsset) {
+		if !isBundle && a.Name != trustedRootAsset {
+			out.assets = append(out.assets, a)
+			continue
+		}
+		if !isBundle && !withRoot {
 			continue
 		}
 		data, err := g.gh.DownloadReleaseAsset(ctx, ref.owner, ref.repo, a.ID)
 		if err != nil {
-			return nil, nil, fmt.Errorf("verify: --release %s: %w", ref, err)
+			return nil, fmt.Errorf("verify: --release %s: %w", ref, err)
 		}
 		if isBundle {
-			bundles = append(bundles, verify.Bundle{Name: ref.String() + "/" + a.Name, Data: data})
+			out.bundles = append(out.bundles, verify.Bundle{Name: ref.String() + "/" + a.Name, Data: data})
 		} else {
-			root = data
+			out.root = data
 		}
 	}
-	if withRoot && root == nil {
-		return nil, nil, denied(fmt.Sprintf("verify: --trusted-root-from-release: release %s has no %s asset", ref, trustedRootAsset))
+	if withRoot && out.root == nil {
+		return nil, denied(fmt.Sprintf("verify: --trusted-root-from-release: release %s has no %s asset", ref, trustedRootAsset))
 	}
-	return bundles, root, nil
+	return out, nil
+}
+
+// assetArtifacts makes each asset an artifact named by its asset name, with
+// the sha256 GitHub reports for it: the digest the gate signs release assets
+// by (internal/gate's subjectsFor). An asset GitHub reports no digest for
+// (older GitHub, GHES) is downloaded and hashed as it streams. A digest that
+// is there but malformed fails that asset in the report: the auditor sees
+// which one, and the run cannot pass.
+func (g *githubSource) assetArtifacts(ctx context.Context, ref releaseRef, assets []ghapi.Asset) ([]verify.Artifact, error) {
+	if len(assets) == 0 {
+		return nil, fault.Usagef("verify: --release %s: no asset to verify besides *.sigstore.json and %s: name the artifact (ARTIFACT, or --digest ALG:HEX; a decision about the tag's commit: --digest gitCommit:SHA)",
+			ref, trustedRootAsset)
+	}
+	out := make([]verify.Artifact, 0, len(assets))
+	for _, a := range assets {
+		if a.Digest == "" {
+			h := sha256.New()
+			n, err := g.gh.StreamReleaseAsset(ctx, ref.owner, ref.repo, a.ID, h, ghapi.MaxStreamedAssetBytes)
+			if err != nil {
+				return nil, fmt.Errorf("verify: --release %s: hash asset %q (GitHub reports no digest): %w", ref, a.Name, err)
+			}
+			if a.Size > 0 && n != a.Size {
+				return nil, fault.Operationalf("verify: --release %s: hash asset %q: downloaded %d bytes, GitHub lists %d", ref, a.Name, n, a.Size)
+			}
+			out = append(out, verify.Artifact{Name: a.Name, Digests: map[string][]byte{"sha256": h.Sum(nil)}})
+			continue
+		}
+		hx, ok := strings.CutPrefix(a.Digest, "sha256:")
+		raw, err := hex.DecodeString(hx)
+		if !ok || err != nil || len(raw) != sha256.Size {
+			out = append(out, verify.Artifact{Name: a.Name,
+				Failure: fmt.Sprintf("release asset %q: GitHub reported digest %q: expected sha256: and 64 hex digits", a.Name, clip(a.Digest, 80))})
+			continue
+		}
+		out = append(out, verify.Artifact{Name: a.Name, Digests: map[string][]byte{"sha256": raw}})
+	}
+	return out, nil
+}
+
+// clip shortens s to at most n bytes, on a character boundary, marking the
+// cut: text from a service goes into messages quoted and bounded.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := 0
+	for i := range s {
+		if i > n {
+			break
+		}
+		cut = i
+	}
+	return s[:cut] + "…"
 }
 
 // storeBundles asks the attestation store for each artifact's sha256 (the

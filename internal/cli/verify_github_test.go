@@ -111,7 +111,13 @@ func newGHVerifyEnv(t *testing.T) *ghVerifyEnv {
 
 func (e *ghVerifyEnv) bundle(t *testing.T) []byte {
 	t.Helper()
-	b, err := e.ss.Attest(verifytest.GitHubWorkflow("acme/support-agent", ".github/workflows/promote.yml", "refs/heads/main"), e.statement)
+	return e.sign(t, e.statement)
+}
+
+// sign signs an in-toto statement as the repository's promotion workflow.
+func (e *ghVerifyEnv) sign(t *testing.T, statement []byte) []byte {
+	t.Helper()
+	b, err := e.ss.Attest(verifytest.GitHubWorkflow("acme/support-agent", ".github/workflows/promote.yml", "refs/heads/main"), statement)
 	if err != nil {
 		t.Fatal(err)
 	}
