@@ -250,6 +250,10 @@ func (v *Verifier) Verify(ctx context.Context, paths []string, artifacts []Artif
 type Bundle struct {
 	Name string
 	Data []byte
+	// Err, when set, is why the bundle could not be read (a blob that does
+	// not decompress): it becomes a failed record carrying Err, and Data is
+	// ignored.
+	Err error
 }
 
 // VerifyBundles is Verify for bundles in memory. source names where they
@@ -261,7 +265,9 @@ func (v *Verifier) VerifyBundles(ctx context.Context, source string, bundles []B
 	return v.run(ctx, func(ctx context.Context, out chan<- item) {
 		for i, b := range bundles {
 			it := item{seq: i, name: b.Name, data: b.Data}
-			if int64(len(b.Data)) > v.maxBundle {
+			if b.Err != nil {
+				it.data, it.err = nil, b.Err
+			} else if int64(len(b.Data)) > v.maxBundle {
 				it.data, it.err = nil, fmt.Errorf("read bundle: larger than %d bytes", v.maxBundle)
 			} else if b.Data == nil {
 				it.data = []byte{}

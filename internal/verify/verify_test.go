@@ -533,3 +533,43 @@ func TestArtifactFailure(t *testing.T) {
 		t.Fatalf("expected 1 failed artifact, got %d", n)
 	}
 }
+
+// TestVerifyBundlesReadError: a bundle that could not be read (Err set, as
+// for an attestation whose blob does not decompress) is a failed record with
+// that error, whatever Data holds, while the others in the batch still verify.
+func TestVerifyBundlesReadError(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	good, err := os.ReadFile(f.attest(t, dir, "good.json", f.signer, DecisionPredicateType, decision("allow", time.Now().Add(-time.Minute), allowUntil), f.art))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := New(f.config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	readErr := errors.New("attestation #2: not a snappy-compressed bundle")
+	for _, tc := range []struct {
+		name string
+		data []byte // what Data holds next to Err: never verified
+	}{
+		{"no data", nil},
+		{"valid data ignored", good},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rep, err := v.VerifyBundles(t.Context(), "test", []Bundle{{Name: "one", Data: good}, {Name: "two", Data: tc.data, Err: readErr}}, []Artifact{fileArtifact(t, f.artPath)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Verified || len(rep.Bundles) != 2 {
+				t.Fatalf("expected an unverified report of 2 records, got verified=%v, %d records", rep.Verified, len(rep.Bundles))
+			}
+			if !rep.Bundles[0].Verified {
+				t.Errorf("the readable bundle did not verify: %v", rep.Bundles[0].Errors)
+			}
+			if b := rep.Bundles[1]; b.Verified || len(b.Errors) != 1 || b.Errors[0] != readErr.Error() {
+				t.Errorf("expected record two to fail with %q, got verified=%v %q", readErr, b.Verified, b.Errors)
+			}
+		})
+	}
+}
