@@ -33,6 +33,8 @@ const (
 	RouteOIDCDiscovery = "oidc-discovery"
 	RouteOIDCJWKS      = "oidc-jwks"
 	RouteActionsToken  = "actions-token"
+	// RouteAttestationBlob serves bundles by bundle_url (blob.go).
+	RouteAttestationBlob = "attestation-blob"
 )
 
 const docURL = "https://docs.github.com/rest"
@@ -179,6 +181,7 @@ type Server struct {
 	byName   map[string]*route
 	reqToken string
 	jobToken string
+	blobKey  []byte // signs bundle_url queries; blob.go
 
 	mu            sync.Mutex
 	releases      map[string]*releaseState // by repoKey; releases.go
@@ -215,6 +218,7 @@ func New(opts ...Option) (*Server, error) {
 		byName:    map[string]*route{},
 		reqToken:  randomHex(20),
 		jobToken:  "ghs_" + randomHex(18),
+		blobKey:   []byte(randomHex(32)),
 		tokens:    map[string]*tokenState{},
 		faults:    map[string][]*Fault{},
 		repos:     map[string]*repoState{},
@@ -227,6 +231,7 @@ func New(opts ...Option) (*Server, error) {
 	s.AddToken(s.jobToken, DefaultJobPermissions...)
 	s.registerOIDC()
 	s.registerREST()
+	s.registerBlobs()
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {

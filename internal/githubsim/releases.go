@@ -58,12 +58,16 @@ func (a Asset) Digest() string {
 type Attestation struct {
 	ID     int64
 	Bundle json.RawMessage
+	// ByURL lists it without an inline bundle, only by its bundle_url (see
+	// blob.go), as GitHub lists newer records.
+	ByURL bool
 }
 
 type releaseState struct {
 	releases    map[int64]*Release
 	assets      map[int64][]Asset // by release id
 	attestation []Attestation
+	byURL       bool // every attestation only by bundle_url
 }
 
 func (s *Server) registerReleases() {
@@ -539,7 +543,8 @@ func (s *Server) listAttestations(w http.ResponseWriter, r *http.Request) {
 	if known != nil {
 		repoID = known.repo.ID
 	}
-	atts := append([]Attestation(nil), s.releasesLocked(owner, repo).attestation...)
+	rs := s.releasesLocked(owner, repo)
+	atts, byURL := append([]Attestation(nil), rs.attestation...), rs.byURL
 	s.mu.Unlock()
 	if known == nil {
 		notFound(w)
@@ -549,10 +554,14 @@ func (s *Server) listAttestations(w http.ResponseWriter, r *http.Request) {
 	for _, a := range atts {
 		for _, d := range subjectDigests(a.Bundle) {
 			if d == digest {
-				out = append(out, map[string]any{
-					"bundle": a.Bundle, "repository_id": repoID, "initiator": "workflow",
-					"bundle_url": s.URL() + "/attestations/" + strconv.FormatInt(a.ID, 10) + ".json",
-				})
+				rec := map[string]any{
+					"repository_id": repoID, "initiator": "workflow",
+					"bundle_url": s.attestationBlobURL(repoID, a.ID),
+				}
+				if !a.ByURL && !byURL {
+					rec["bundle"] = a.Bundle
+				}
+				out = append(out, rec)
 				break
 			}
 		}
