@@ -196,8 +196,10 @@ func (g *githubSource) storeBundles(ctx context.Context, owner, repo string, art
 		if err != nil {
 			return nil, fmt.Errorf("verify: %w", err)
 		}
-		for i, b := range found {
-			out = append(out, verify.Bundle{Name: fmt.Sprintf("%s/%s attestations/%s #%d", owner, repo, digest, i+1), Data: b})
+		for i, a := range found {
+			// A record whose bundle_url did not yield a bundle stays in the
+			// batch as a failed bundle: skipping it would hide a record.
+			out = append(out, verify.Bundle{Name: fmt.Sprintf("%s/%s attestations/%s #%d", owner, repo, digest, i+1), Data: a.Bundle, Err: a.Err})
 		}
 	}
 	return out, nil

@@ -61,11 +61,31 @@ func (c *Client) DownloadReleaseAsset(ctx context.Context, owner, repo string, a
 	}, nil)
 }
 
-// Attestations returns the Sigstore bundles GitHub's attestation store holds
-// for subjectDigest ("sha256:HEX") in a repository. GitHub answers 404 both
-// when there are none and when the repository is unknown or hidden from the
-// token: the caller gets a *NotFoundError either way.
-func (c *Client) Attestations(ctx context.Context, owner, repo, subjectDigest string) ([]json.RawMessage, error) {
+// Attestation is one record of GitHub's attestation store. Its bundle is
+// untrusted bytes for the caller to verify.
+type Attestation struct {
+	// Bundle is the Sigstore bundle JSON: inline in the list, or fetched
+	// from the record's bundle_url and decompressed. Nil when Err is set.
+	Bundle json.RawMessage
+	// Err says why this record's bundle could not be read from its
+	// bundle_url: a URL airlock does not fetch from, a body that is not a
+	// snappy-compressed JSON bundle, one over the size cap. Only this record
+	// failed; the caller must count it as a failed bundle, never skip it.
+	Err error
+}
+
+// Attestations returns the records GitHub's attestation store holds for
+// subjectDigest ("sha256:HEX") in a repository, in GitHub's order. GitHub
+// answers 404 both when there are none and when the repository is unknown
+// or hidden from the token: the caller gets a *NotFoundError either way.
+//
+// A record may come without an inline bundle and only a bundle_url: a
+// pre-signed blob storage URL whose body is the bundle in Snappy block
+// format. Those are fetched (a few at a time) without the token and
+// decoded; see Attestation.Err for what fails only the record. A URL that
+// cannot be fetched (network, 4xx such as an expired signature, 5xx after
+// retries) is an operational error: the store's answer is then incomplete.
+func (c *Client) Attestations(ctx context.Context, owner, repo, subjectDigest string) ([]Attestation, error) {
 	p, err := repoPath(owner, repo)
 	if err != nil {
 		return nil, err
@@ -76,7 +96,8 @@ func (c *Client) Attestations(ctx context.Context, owner, repo, subjectDigest st
 	}
 	o := op{resource: fmt.Sprintf("attestations of %s in %s/%s", subjectDigest, owner, repo), permission: "attestations: read"}
 	ref := p + "/attestations/" + d + "?per_page=100"
-	out := []json.RawMessage{}
+	out := []Attestation{}
+	var blobs []blobJob
 	for page := 1; page <= maxPages; page++ {
 		body, hdr, err := c.getCapped(ctx, o, ref)
 		if err != nil {
@@ -94,20 +115,27 @@ func (c *Client) Attestations(ctx context.Context, owner, repo, subjectDigest st
 		if w.Attestations == nil {
 			return nil, fault.Operational(fmt.Errorf("get %s: page %d: expected an attestations array", o.resource, page))
 		}
-		for i, a := range *w.Attestations {
-			if b := bytes.TrimSpace(a.Bundle); len(b) == 0 || string(b) == "null" {
-				// Newer GitHub may hand only a URL to blob storage; fetching
-				// it is not implemented, and skipping it would hide a record.
-				return nil, fault.Operational(fmt.Errorf("get %s: page %d: attestation %d has no inline bundle (bundle_url %q is not fetched)",
-					o.resource, page, i, truncate(a.BundleURL, 200)))
+		for _, a := range *w.Attestations {
+			n := len(out) + 1
+			if b := bytes.TrimSpace(a.Bundle); len(b) > 0 && string(b) != "null" {
+				out = append(out, Attestation{Bundle: append(json.RawMessage(nil), a.Bundle...)})
+				continue
 			}
-			out = append(out, append(json.RawMessage(nil), a.Bundle...))
+			if a.BundleURL == "" {
+				// Skipping it would hide a record.
+				return nil, fault.Operational(fmt.Errorf("get %s: attestation #%d has neither a bundle nor a bundle_url", o.resource, n))
+			}
+			out = append(out, Attestation{})
+			blobs = append(blobs, blobJob{index: n - 1, raw: a.BundleURL})
 		}
 		next, err := c.nextLink(hdr)
 		if err != nil {
 			return nil, fault.Operational(fmt.Errorf("get %s: %w", o.resource, err))
 		}
 		if next == "" {
+			if err := c.fetchBlobs(ctx, fmt.Sprintf("%s in %s/%s", subjectDigest, owner, repo), out, blobs); err != nil {
+				return nil, err
+			}
 			return out, nil
 		}
 		ref = next

@@ -56,7 +56,8 @@ func TestAttestationsAnswers(t *testing.T) {
 	}{
 		{"two bundles", `{"attestations":[{"bundle":{"a":1}},{"bundle":{"b":2}}]}`, 200, "", 2},
 		{"none", `{"attestations":[]}`, 200, "", 0},
-		{"bundle only by url", `{"attestations":[{"bundle":null,"bundle_url":"https://example.invalid/x"}]}`, 200, "no inline bundle", 0},
+		{"bundle only by a url airlock does not fetch", `{"attestations":[{"bundle":null,"bundle_url":"http://example.invalid/x"}]}`, 200, "", 1}, // blob_test.go
+		{"neither bundle nor url", `{"attestations":[{"bundle":null}]}`, 200, "neither a bundle nor a bundle_url", 0},
 		{"no array", `{}`, 200, "expected an attestations array", 0},
 		{"not json", `<html>`, 200, "decode", 0},
 		{"404", `{"message":"Not Found"}`, 404, "not found", 0},

@@ -6,7 +6,8 @@
 // fields airlock relies on; anything missing or malformed is an operational
 // error, never a default that could read as "no protection" or "approved".
 // The token goes out only in the Authorization header, only to the configured
-// host, and never into an error.
+// host, and never into an error. Attestation bundles GitHub hands out as
+// pre-signed blob storage URLs are fetched without it (blob.go).
 //
 // go-github is used to build requests (base URL, media type, API version) and
 // for response types that decode safely. Its Client.Do is not used: it decodes

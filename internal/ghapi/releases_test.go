@@ -30,8 +30,9 @@ func testBundle(digest string) []byte {
 	return b
 }
 
-// seedReleases gives the simulator a published release with an asset and an
-// attestation, and returns the path parameters that reach them.
+// seedReleases gives the simulator a published release with an asset and
+// two attestations (one inline, one by bundle_url), and returns the path
+// parameters that reach them.
 func seedReleases(t *testing.T, sim *githubsim.Server, owner, repo string) map[string]string {
 	t.Helper()
 	id := sim.AddRelease(owner, repo, githubsim.Release{Tag: "v1.0.0"})
@@ -45,6 +46,9 @@ func seedReleases(t *testing.T, sim *githubsim.Server, owner, repo string) map[s
 	if _, err := c.CreateAttestation(t.Context(), owner, repo, testBundle(digest)); err != nil {
 		t.Fatal(err)
 	}
+	// One listed only by bundle_url, as GitHub lists newer records: the
+	// record without "bundle" must match the schema too.
+	sim.AddAttestation(owner, repo, githubsim.Attestation{Bundle: testBundle(digest), ByURL: true})
 	return map[string]string{"tag": "v1.0.0", "release_id": strconv.FormatInt(id, 10), "subject_digest": "sha256:" + digest}
 }
 

@@ -1,0 +1,277 @@
+package ghapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/s2"
+
+	"github.com/airlock-dev/airlock/internal/endpoint"
+	"github.com/airlock-dev/airlock/internal/fault"
+)
+
+// Attestation bundles that GitHub hands out only by bundle_url: a pre-signed
+// URL on its blob storage (Azure, "….json.sn?se=…&sig=…") whose body is the
+// bundle JSON in Snappy block format, as gh's attestation client reads it.
+//
+// The URL's query is a shared-access signature, itself a credential: it goes
+// to the URL's host and nowhere else, never into an error or a log. The
+// GitHub token never goes to blob storage: the request is built here without
+// go-github and without authorize, through a client that carries no cookie
+// jar and follows redirects only to https (or loopback).
+
+// maxBlobWorkers bounds concurrent blob downloads per Attestations call.
+const maxBlobWorkers = 4
+
+// MaxAttestationBundleBytes caps a bundle fetched from a bundle_url, both
+// as downloaded and once decompressed: the cap an inline bundle has
+// (MaxAssetBytes, and verify.MaxBundleBytes downstream).
+const MaxAttestationBundleBytes = MaxAssetBytes
+
+// blobJob is a record of the list that must be fetched: its index in the
+// result and its bundle_url as GitHub sent it.
+type blobJob struct {
+	index int
+	raw   string
+}
+
+// errBlobRefused marks a redirect to where a bundle_url may not point; it
+// is a fault of the record, like such a bundle_url.
+var errBlobRefused = errors.New("refusing the redirect")
+
+// blobClient is the injected client without credentials: no cookie jar, and
+// redirects only to https or loopback, with any Authorization header
+// dropped (none is set; this keeps it so whatever the redirect).
+func (c *Client) blobClient() *http.Client {
+	own := *c.hc
+	own.Jar = nil
+	own.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 5 {
+			return errors.New("stopped after 5 redirects")
+		}
+		if _, err := blobURL("redirect", req.URL); err != nil {
+			return fmt.Errorf("%w: %w", errBlobRefused, err)
+		}
+		req.Header.Del("Authorization")
+		return nil
+	}
+	return &own
+}
+
+// blobURL checks where a bundle_url (or a redirect from it: kind) points.
+// Its errors name the host only: the query is a signature.
+func blobURL(kind string, u *url.URL) (host string, err error) {
+	host = truncate(u.Host, 100)
+	switch {
+	case u.User != nil:
+		return host, fmt.Errorf("%s to host %q carries user credentials", kind, host)
+	case u.Host == "" || u.Hostname() == "":
+		return host, fmt.Errorf("%s is not an absolute URL with a host", kind)
+	case u.Scheme == "https":
+	case u.Scheme == "http" && endpoint.IsLoopback(u.Hostname()):
+	default:
+		return host, fmt.Errorf("%s to host %q: expected https (plain http only to loopback), got scheme %q", kind, host, truncate(u.Scheme, 20))
+	}
+	return host, nil
+}
+
+// fetchBlobs fills out[j.index] for every job, a few at a time; subject
+// names the list in errors ("sha256:HEX in OWNER/REPO"). The first
+// operational error cancels the rest and is returned.
+func (c *Client) fetchBlobs(ctx context.Context, subject string, out []Attestation, jobs []blobJob) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	hc := c.blobClient()
+	var (
+		mu    sync.Mutex
+		first error
+		wg    sync.WaitGroup
+	)
+	done := make([]bool, len(jobs))
+	feed := make(chan int)
+	for range min(maxBlobWorkers, len(jobs)) {
+		wg.Go(func() {
+			for k := range feed {
+				a, err := c.fetchBlob(ctx, hc, subject, jobs[k])
+				mu.Lock()
+				if err != nil {
+					if first == nil {
+						first = err
+						cancel()
+					}
+				} else {
+					out[jobs[k].index], done[k] = a, true
+				}
+				mu.Unlock()
+			}
+		})
+	}
+feeding:
+	for k := range jobs {
+		select {
+		case feed <- k:
+		case <-ctx.Done():
+			break feeding
+		}
+	}
+	close(feed)
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	for k, ok := range done {
+		if !ok { // the caller's ctx ended before this one was fetched
+			return fault.Operationalf("get attestation #%d of %s: %w", jobs[k].index+1, subject, context.Cause(ctx))
+		}
+	}
+	return nil
+}
+
+// fetchBlob downloads and decodes one bundle_url with bounded retries. A
+// record that is bad in itself comes back as Attestation.Err; what stops
+// airlock from reading it at all is the error.
+func (c *Client) fetchBlob(ctx context.Context, hc *http.Client, subject string, j blobJob) (Attestation, error) {
+	what := fmt.Sprintf("attestation #%d of %s", j.index+1, subject)
+	u, err := url.Parse(j.raw)
+	if err != nil { // url.Parse's error quotes the URL, signature included
+		return Attestation{Err: fmt.Errorf("%s: bundle_url is not a URL", what)}, nil
+	}
+	host, err := blobURL("bundle_url", u)
+	if err != nil {
+		return Attestation{Err: fmt.Errorf("%s: %w", what, err)}, nil
+	}
+	what += fmt.Sprintf(": bundle_url on host %q", host)
+	var lastErr error
+	for attempt := 1; ; attempt++ {
+		body, wait, bad, err := c.blobOnce(ctx, hc, u, what, attempt)
+		if bad != nil {
+			return Attestation{Err: bad}, nil
+		}
+		if err == nil {
+			return decodeBlob(what, body), nil
+		}
+		if wait < 0 {
+			return Attestation{}, err
+		}
+		lastErr = err
+		if attempt >= maxAttempts {
+			return Attestation{}, fault.Operationalf("%w (gave up after %d attempts)", lastErr, attempt)
+		}
+		if wait > c.maxWait {
+			return Attestation{}, fault.Operationalf("%w: retry requested after %s, more than the %s airlock waits", lastErr, wait, c.maxWait)
+		}
+		if dl, ok := ctx.Deadline(); ok && c.now().Add(wait).After(dl) {
+			return Attestation{}, fault.Operationalf("%w: retry requested after %s, past the deadline", lastErr, wait)
+		}
+		if err := c.sleep(ctx, wait); err != nil {
+			return Attestation{}, fault.Operationalf("%w: waiting to retry: %w", lastErr, err)
+		}
+	}
+}
+
+// blobOnce makes one request. bad is a fault of the record itself; wait < 0
+// means err is final.
+func (c *Client) blobOnce(ctx context.Context, hc *http.Client, u *url.URL, what string, n int) (body []byte, wait time.Duration, bad, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, -1, nil, fault.Operationalf("get %s: build request: %w", what, withoutURL(err))
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		err = withoutURL(err)
+		switch {
+		case ctx.Err() != nil:
+			return nil, -1, nil, fault.Operationalf("get %s: %w", what, ctx.Err())
+		case errors.Is(err, errBlobRefused):
+			return nil, -1, fmt.Errorf("%s: %w", what, err), nil
+		}
+		return nil, backoff(n), nil, fault.Operationalf("get %s: %w", what, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		// The body is not read into errors: Azure's explain the signature
+		// check and may quote the signature.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		base := fmt.Sprintf("get %s: HTTP %d", what, resp.StatusCode)
+		if code := resp.Header.Get("X-Ms-Error-Code"); isToken(code) {
+			base += " (" + code + ")"
+		}
+		switch s := resp.StatusCode; {
+		case s == http.StatusTooManyRequests || s >= 500:
+			if d, ok := c.retryAfter(resp); ok {
+				return nil, d, nil, fault.Operational(errors.New(base))
+			}
+			return nil, backoff(n), nil, fault.Operational(errors.New(base))
+		case s == http.StatusForbidden || s == http.StatusUnauthorized:
+			return nil, -1, nil, fault.Operational(errors.New(base + ": blob storage refused the pre-signed URL (it expires within hours: run again for a fresh one)"))
+		default:
+			return nil, -1, nil, fault.Operational(errors.New(base))
+		}
+	}
+	body, err = io.ReadAll(io.LimitReader(resp.Body, MaxAttestationBundleBytes+1))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, -1, nil, fault.Operationalf("get %s: read response: %w", what, ctx.Err())
+		}
+		return nil, backoff(n), nil, fault.Operationalf("get %s: read response: %w", what, withoutURL(err))
+	}
+	if len(body) > MaxAttestationBundleBytes {
+		return nil, -1, fmt.Errorf("%s: larger than %d bytes", what, MaxAttestationBundleBytes), nil
+	}
+	return body, 0, nil, nil
+}
+
+// decodeBlob decompresses a Snappy block (s2 decodes Snappy's format) after
+// checking the length it announces, so a small body cannot make airlock
+// allocate beyond the cap.
+func decodeBlob(what string, body []byte) Attestation {
+	n, err := s2.DecodedLen(body)
+	if err != nil {
+		return Attestation{Err: fmt.Errorf("%s: not a snappy-compressed bundle: %w", what, err)}
+	}
+	if n > MaxAttestationBundleBytes {
+		return Attestation{Err: fmt.Errorf("%s: snappy block decodes to %d bytes, more than %d", what, n, MaxAttestationBundleBytes)}
+	}
+	data, err := s2.Decode(nil, body)
+	if err != nil {
+		return Attestation{Err: fmt.Errorf("%s: not a snappy-compressed bundle: %w", what, err)}
+	}
+	if !json.Valid(data) {
+		// Snappy blocks carry no checksum: corruption can decode.
+		return Attestation{Err: fmt.Errorf("%s: the snappy block decodes to something that is not JSON", what)}
+	}
+	return Attestation{Bundle: data}
+}
+
+// withoutURL drops the URL net/http puts into its errors: a bundle_url's
+// query is a signature.
+func withoutURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
+}
+
+// isToken: a short ASCII word such as Azure's error codes, safe to quote.
+func isToken(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
