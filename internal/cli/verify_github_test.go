@@ -5,12 +5,15 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/airlock-dev/airlock/internal/ghapi"
 	"github.com/airlock-dev/airlock/internal/githubsim"
@@ -326,4 +329,126 @@ func ghapiCreateAttestation(e *ghVerifyEnv, bundle []byte) (int64, error) {
 		return 0, err
 	}
 	return gh.CreateAttestation(context.Background(), "acme", "support-agent", bundle)
+}
+
+// TestVerifyFromGitHubBundleURL: GitHub's attestation store may list a
+// record only by bundle_url (a pre-signed blob URL, Snappy-compressed). Such
+// a record verifies like an inline one; a blob that does not decompress
+// fails that record only; an expired URL is an operational failure. Neither
+// the token nor the URL's signature appears in any output, and the token
+// never reaches blob storage.
+func TestVerifyFromGitHubBundleURL(t *testing.T) {
+	e := newGHVerifyEnv(t)
+	e.sim.AddAttestation("acme", "support-agent", githubsim.Attestation{Bundle: e.bundle(t)})
+	e.sim.AddAttestation("acme", "support-agent", githubsim.Attestation{Bundle: e.bundle(t), ByURL: true})
+	sigs := blobSignatures(t, e)
+	args := []string{"--trusted-root=" + e.root, "--repo", "acme/support-agent", "--digest", e.digest}
+	name := "acme/support-agent attestations/" + e.digest + " #"
+
+	for _, tc := range []struct {
+		name     string
+		fault    *githubsim.Fault
+		code     int
+		verified []int // records the table must show verified
+		want     []string
+	}{
+		{"record by url verifies", nil, ExitAllow, []int{1, 2}, []string{"2 bundle(s): 2 verified"}},
+		{"blob storage blips", &githubsim.Fault{Status: http.StatusServiceUnavailable, Times: 1}, ExitAllow, []int{1, 2}, []string{"2 verified"}},
+		{"corrupt blob fails its record only", &githubsim.Fault{Body: []byte("not snappy"), Times: 1}, ExitDeny, []int{1},
+			[]string{name + "2: attestation #2 of " + e.digest, "snappy", "2 bundle(s): 1 verified, 1 failed"}},
+		{"expired blob url", &githubsim.Fault{Status: http.StatusForbidden, Times: 1}, ExitOperational, nil,
+			[]string{"attestation #2 of " + e.digest, "HTTP 403", "run again"}},
+	} {
+		for _, withToken := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s token=%v", tc.name, withToken), func(t *testing.T) {
+				delete(e.env, "GITHUB_TOKEN")
+				if withToken {
+					e.env["GITHUB_TOKEN"] = e.sim.JobToken()
+				}
+				e.sim.ClearFaults()
+				if tc.fault != nil {
+					e.sim.InjectFault(githubsim.RouteAttestationBlob, *tc.fault)
+				}
+				before := len(e.sim.Requests())
+				code, out, errs := e.run(t, args...)
+				if code != tc.code {
+					t.Fatalf("exit %d, expected %d:\n%s\n%s", code, tc.code, out, errs)
+				}
+				for _, w := range tc.want {
+					if !strings.Contains(out+errs, w) {
+						t.Errorf("output lacks %q:\n%s\n%s", w, out, errs)
+					}
+				}
+				for _, n := range tc.verified {
+					if !tableSays(out, fmt.Sprintf("%s%d", name, n), "verified") {
+						t.Errorf("record #%d is not shown verified:\n%s", n, out)
+					}
+				}
+				checkNoFalseSuccess(t, code, out, errs)
+				for _, secret := range append([]string{e.sim.JobToken(), "sig="}, sigs...) {
+					if strings.Contains(out+errs, secret) {
+						t.Errorf("the output holds %q:\n%s\n%s", secret, out, errs)
+					}
+				}
+				blobs := 0
+				for _, r := range e.sim.Requests()[before:] {
+					if r.Route == githubsim.RouteAttestationBlob {
+						blobs++
+						if r.HasAuth {
+							t.Error("a blob request carried an Authorization header")
+						}
+					}
+				}
+				if blobs == 0 {
+					t.Error("no blob was fetched")
+				}
+			})
+		}
+	}
+}
+
+// blobSignatures reads the signatures of the bundle_urls the store hands
+// out, raw and as they appear escaped in a URL.
+func blobSignatures(t *testing.T, e *ghVerifyEnv) []string {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, e.sim.APIURL()+"/repos/acme/support-agent/attestations/"+e.digest, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var list struct {
+		Attestations []struct {
+			BundleURL string `json:"bundle_url"`
+		} `json:"attestations"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, a := range list.Attestations {
+		u, err := url.Parse(a.BundleURL)
+		if err != nil || u.Query().Get("sig") == "" {
+			t.Fatalf("bundle_url %q has no signature", a.BundleURL)
+		}
+		out = append(out, u.Query().Get("sig"), url.QueryEscape(u.Query().Get("sig")))
+	}
+	if len(out) == 0 {
+		t.Fatal("the store lists no bundle_url")
+	}
+	return out
+}
+
+// tableSays reports whether the text table's row for bundle has result.
+func tableSays(out, bundle, result string) bool {
+	for _, line := range strings.Split(out, "\n") {
+		if rest, ok := strings.CutPrefix(line, bundle+" "); ok {
+			f := strings.Fields(rest)
+			return len(f) > 0 && f[0] == result
+		}
+	}
+	return false
 }
