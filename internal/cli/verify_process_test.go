@@ -1,9 +1,7 @@
 package cli
 
 import (
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -58,38 +56,32 @@ func TestCosignAgrees(t *testing.T) {
 }
 
 // BenchmarkVerifyProcess is what an auditor waits for on one bundle: process
-// start → verdict, for the airlock binary and for cosign on the same bundle,
-// trusted root and artifact. Run with:
+// start → verdict, on the same bundle, trusted root and artifact, for
+//   - airlock: `airlock verify`;
+//   - airlock-start: `airlock version`, its start-up alone;
+//   - floor: testdata/floor, the smallest verifier sigstore-go allows (what
+//     any verifier built on it pays: start-up plus the verification);
+//   - cosign: `cosign verify-blob-attestation`.
+//
+// Run with:
 //
 //	make tools && go test -run '^$' -bench VerifyProcess -benchtime 30x ./internal/cli/
 func BenchmarkVerifyProcess(b *testing.B) {
-	// Built as the Makefile and Dockerfile ship it: static, no cgo (a
-	// dynamically linked build starts ≈ 5–10 ms slower, in the loader).
-	bin := filepath.Join(b.TempDir(), "airlock")
-	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "../../cmd/airlock")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		b.Fatal(err)
-	}
+	bin, floor := buildShipped(b, "../../cmd/airlock"), buildShipped(b, "./testdata/floor")
 	e := newVerifyEnv(b)
 	bundle := e.decision(b, "allow.sigstore.json", "allow", time.Now().Add(time.Hour))
-	b.Run("airlock", func(b *testing.B) {
-		for b.Loop() {
-			out, err := exec.Command(bin, "verify", "--offline", "--bundle", bundle, "--trusted-root", e.root,
-				"--certificate-identity", e.signer.SAN, "--certificate-oidc-issuer", verifytest.GitHubIssuer, e.artifact).CombinedOutput()
-			if err != nil {
-				b.Fatalf("airlock verify: %v\n%s", err, out)
+	run := func(name string, args ...string) {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+					b.Fatalf("%s: %v\n%s", name, err, out)
+				}
 			}
-		}
-	})
-	b.Run("cosign", func(b *testing.B) {
-		cosign := testsvc.Cosign(b)
-		for b.Loop() {
-			out, err := exec.Command(cosign, cosignArgs(e, bundle, e.signer.SAN)...).CombinedOutput()
-			if err != nil {
-				b.Fatalf("cosign: %v\n%s", err, out)
-			}
-		}
-	})
+		})
+	}
+	run("airlock", bin, "verify", "--offline", "--bundle", bundle, "--trusted-root", e.root,
+		"--certificate-identity", e.signer.SAN, "--certificate-oidc-issuer", verifytest.GitHubIssuer, e.artifact)
+	run("airlock-start", bin, "version")
+	run("floor", floor, bundle, e.root, verifytest.GitHubIssuer, e.signer.SAN, e.artifact)
+	run("cosign", append([]string{testsvc.Cosign(b)}, cosignArgs(e, bundle, e.signer.SAN)...)...)
 }
