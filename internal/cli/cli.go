@@ -33,6 +33,7 @@ Usage:
   airlock check                the required status check on a promotion pull request: publishes the check run "airlock / promotion"
   airlock token verify [flags] verify a GitHub Actions OIDC token and print its claims
   airlock policy test [DIR]    run the Rego tests of the default policies, or of DIR on top of them
+  airlock policy digest [DIR]  print the policy digest a gate run under DIR records (for verify --policy-digest)
   airlock verify [flags] [ARTIFACT ...]
                                verify Sigstore bundles (airlock decisions) offline; verify -h for flags
   airlock demo                 run the gate against an in-process GitHub: five denies, then an allow
@@ -73,10 +74,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdio S
 		}
 		return runTokenVerify(ctx, args[2:], stdio)
 	case "policy":
-		if len(args) < 2 || args[1] != "test" {
-			return fault.Usagef("usage: airlock policy test [DIR]")
+		switch {
+		case len(args) >= 2 && args[1] == "test":
+			return runPolicyTest(ctx, args[2:], stdio)
+		case len(args) >= 2 && args[1] == "digest":
+			return runPolicyDigest(ctx, args[2:], stdio)
 		}
-		return runPolicyTest(ctx, args[2:], stdio)
+		return fault.Usagef("usage: airlock policy test [-v] [DIR] | airlock policy digest [DIR]")
 	case "verify":
 		return runVerify(ctx, args[1:], getenv, stdio)
 	case "demo":

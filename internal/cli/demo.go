@@ -13,6 +13,7 @@ import (
 
 	"github.com/airlock-dev/airlock/internal/fault"
 	"github.com/airlock-dev/airlock/internal/githubsim"
+	"github.com/airlock-dev/airlock/internal/policy"
 )
 
 // The demo's agent: manifests as they ran in QA and as they are to run in
@@ -167,7 +168,17 @@ func runDemo(ctx context.Context, args []string, stdio Stdio) error {
 	if *out == "" {
 		*out = filepath.Join(root, "attestation")
 	}
-	if err := signing.export(sim, *out, stdio); err != nil {
+	// What `airlock policy digest` computes from the policy directory, as an
+	// auditor would: the printed verify command pins it.
+	srcs, err := policySources(policyDir)
+	if err != nil {
+		return err
+	}
+	engine, err := policy.Load(ctx, srcs...)
+	if err != nil {
+		return err
+	}
+	if err := signing.export(sim, *out, engine.Digest(), stdio); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdio.Out, "\ndemo: all %d decisions were the expected ones (%d denied, then an allow)\n", len(scenarios), len(scenarios)-1)

@@ -61,7 +61,7 @@ func (d *demoSigstore) inputs() map[string]string {
 
 // export copies what the allow published to the release into out, for an
 // auditor, and prints how to verify it.
-func (d *demoSigstore) export(sim *githubsim.Server, out string, stdio Stdio) error {
+func (d *demoSigstore) export(sim *githubsim.Server, out, policyDigest string, stdio Stdio) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return fault.Operationalf("demo: %w", err)
 	}
@@ -87,8 +87,11 @@ func (d *demoSigstore) export(sim *githubsim.Server, out string, stdio Stdio) er
 		"    --certificate-identity %s --certificate-oidc-issuer %s \\\n"+
 		"    --type %s --use-signed-timestamps --insecure-ignore-tlog=true --insecure-ignore-sct=true %s\n",
 		out, bundle, san, sim.IssuerURL(), attest.PredicateType, d.subject.Name)
-	fmt.Fprintf(stdio.Out, "or with airlock (which also refuses it once notAfter has passed):\n  cd %s && airlock verify --offline --bundle %s --trusted-root trusted_root.json \\\n"+
-		"    --certificate-identity %s --certificate-oidc-issuer %s %s\n",
-		out, bundle, san, sim.IssuerURL(), d.subject.Name)
+	fmt.Fprintf(stdio.Out, "or with airlock, which also refuses it once notAfter has passed or if another policy decided\n"+
+		"(the digest is what `airlock policy digest` computes from the demo's policy directory):\n"+
+		"  cd %s && airlock verify --offline --bundle %s --trusted-root trusted_root.json \\\n"+
+		"    --certificate-identity %s --certificate-oidc-issuer %s \\\n"+
+		"    --policy-digest %s %s\n",
+		out, bundle, san, sim.IssuerURL(), policyDigest, d.subject.Name)
 	return nil
 }

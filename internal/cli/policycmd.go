@@ -5,10 +5,40 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strings"
 
 	"github.com/airlock-dev/airlock/internal/fault"
 	"github.com/airlock-dev/airlock/internal/policy"
 )
+
+// runPolicyDigest prints the digest a gate run records for a policy
+// directory (the gate's `policy` input, given the same way: a path relative
+// to the repository root, as the workflow names it). Auditors pin it with
+// `airlock verify --policy-digest`.
+func runPolicyDigest(ctx context.Context, args []string, stdio Stdio) error {
+	fs := newFlagSet("policy digest", stdio)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fault.Usage(err)
+	}
+	if fs.NArg() > 1 {
+		return fault.Usagef("policy digest: at most one directory")
+	}
+	srcs, err := policySources(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	// Compiled, not only hashed: a digest is worth pinning only for a
+	// policy the gate can load.
+	engine, err := policy.Load(ctx, srcs...)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdio.Out, "%s\t%s\n", engine.Digest(), strings.Join(engine.Sources(), ","))
+	return nil
+}
 
 // runPolicyTest runs Rego tests the way the gate loads policies: the given
 // directory on top of the embedded defaults (or alone when it carries its

@@ -53,6 +53,8 @@ reads TUF. --offline touches no network.
   --any                          accept any signed content, message signatures included
   --include-deny                 list refusals (deny decisions) instead of failing on them
   --at RFC3339                   check decision validity at this time instead of now
+  --policy-digest sha256:HEX     the decision was made under this policy set
+                                 (repeatable; ` + "`airlock policy digest DIR`" + ` prints it)
   --policy DIR                   re-evaluate each decision's recorded evidence under
                                  this policy directory (as the gate's policy input)
                                  and report whether it would still pass
@@ -122,6 +124,8 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 	includeDeny := fs.Bool("include-deny", false, "")
 	at := fs.String("at", "", "")
 	policyDir := fs.String("policy", "", "")
+	var policyDigests stringList
+	fs.Var(&policyDigests, "policy-digest", "")
 	requirePass := fs.Bool("require-policy-pass", false, "")
 	release := fs.String("release", "", "")
 	rootFromRelease := fs.Bool("trusted-root-from-release", false, "")
@@ -167,7 +171,7 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 		}
 	}
 	cfg := verify.Config{Identity: id, PredicateType: *predicateType, Any: *anyContent, IncludeDeny: *includeDeny,
-		Workers: *jobs, Now: time.Now, RequirePolicyPass: *requirePass}
+		Workers: *jobs, Now: time.Now, RequirePolicyPass: *requirePass, PolicyDigests: policyDigests}
 	if *at != "" {
 		if cfg.At, err = time.Parse(time.RFC3339, *at); err != nil {
 			return fault.Usagef("verify: --at: %q is not an RFC 3339 time", *at)
@@ -307,7 +311,7 @@ func safe(s string) string {
 
 func writeTable(w io.Writer, rep *verify.Report) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "BUNDLE\tRESULT\tSIGNER\tPREDICATE\tDECISION\tNOT AFTER")
+	fmt.Fprintln(tw, "BUNDLE\tRESULT\tSIGNER\tPREDICATE\tDECISION\tPOLICY\tNOT AFTER")
 	for _, b := range rep.Bundles {
 		result := "verified"
 		if !b.Verified {
@@ -324,7 +328,16 @@ func writeTable(w io.Writer, rep *verify.Report) {
 		if b.NotAfter != nil {
 			notAfter = b.NotAfter.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", safe(b.Bundle), result, safe(signer), safe(b.PredicateType), safe(b.Decision), safe(notAfter))
+		policy := ""
+		if b.Policy != nil {
+			// sha256: and 12 hex digits tell policies apart in a table;
+			// --format json has the whole digest and the sources.
+			policy = b.Policy.Digest
+			if len(policy) > len("sha256:")+12 {
+				policy = policy[:len("sha256:")+12] + "…"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", safe(b.Bundle), result, safe(signer), safe(b.PredicateType), safe(b.Decision), safe(policy), safe(notAfter))
 	}
 	tw.Flush()
 	for _, b := range rep.Bundles {

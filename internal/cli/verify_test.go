@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -321,6 +322,13 @@ func TestDemoExportVerifies(t *testing.T) {
 	cmd = strings.ReplaceAll(cmd, "\\\n", " ")
 	cmd, _, _ = strings.Cut(cmd, "\n")
 	args := strings.Fields(cmd)
+	// The printed command pins the policy by the digest computed from the
+	// demo's policy directory: that it verifies shows the gate recorded the
+	// same one.
+	pin := slices.Index(args, "--policy-digest")
+	if pin < 0 || pin+1 >= len(args) {
+		t.Fatalf("the printed command pins no policy: %v", args)
+	}
 	t.Chdir(out)
 	code, vout, verrs := airlock(t, "", args...)
 	if code != ExitAllow || !strings.Contains(vout, "allow") {
@@ -329,5 +337,11 @@ func TestDemoExportVerifies(t *testing.T) {
 	code, vout, verrs = airlock(t, "", append(args, "--at", time.Now().Add(25*time.Hour).Format(time.RFC3339))...)
 	if code != ExitDeny || !strings.Contains(vout, "decision expired") {
 		t.Fatalf("a day later: exit %d\n%s%s", code, vout, verrs)
+	}
+	other := slices.Clone(args)
+	other[pin+1] = "sha256:" + strings.Repeat("0", 64)
+	code, vout, verrs = airlock(t, "", other...)
+	if code != ExitDeny || !strings.Contains(vout, "not one of the accepted --policy-digest") {
+		t.Fatalf("another policy pinned: exit %d\n%s%s", code, vout, verrs)
 	}
 }

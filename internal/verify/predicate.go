@@ -3,6 +3,7 @@ package verify
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/airlock-dev/airlock/internal/attest"
@@ -22,6 +23,8 @@ type Outcome struct {
 	Decision string
 	Reasons  []Reason
 	NotAfter *time.Time
+	// Policy is the policy set the decision records it was made under.
+	Policy *PolicyRef
 	// Refusal marks an authentic record that says no (a deny decision).
 	// It fails verification unless the auditor asked to list refusals, and
 	// it never counts as an attestation for an artifact.
@@ -42,25 +45,48 @@ type PredicateCheck interface {
 
 var _ PredicateCheck = DecisionCheck{}
 
+// PolicyRef names a policy set: the digest the gate computed over its files
+// (`airlock policy digest` prints it for a directory) and their sources.
+type PolicyRef = attest.PolicyRef
+
 // DefaultChecks are the checks used when Config.Checks is nil.
 func DefaultChecks() map[string]PredicateCheck {
 	return map[string]PredicateCheck{DecisionPredicateType: DecisionCheck{}}
 }
 
 // DecisionCheck enforces a promotion decision as internal/attest writes it:
-// the verdict, and the validity window at the time of verification (C6).
-type DecisionCheck struct{}
+// the verdict, the validity window at the time of verification (C6), and,
+// when PolicyDigests is set, that a known policy made it.
+type DecisionCheck struct {
+	// PolicyDigests, when not empty, are the policy sets an auditor accepts
+	// ("sha256:HEX"): a decision recording any other was made under a policy
+	// nobody reviewed.
+	PolicyDigests []string
+}
 
 // CheckPredicate: a decision passes only if it is "allow", has a validity
-// window, was issued no later than at, and has not expired at at (notAfter
-// itself is still valid). A missing field is a failure, never a default.
-func (DecisionCheck) CheckPredicate(predicate json.RawMessage, at time.Time) Outcome {
+// window, was issued no later than at, has not expired at at (notAfter
+// itself is still valid) and, if asked, names an accepted policy digest. A
+// missing field is a failure, never a default.
+func (c DecisionCheck) CheckPredicate(predicate json.RawMessage, at time.Time) Outcome {
 	var d attest.Predicate
 	if err := json.Unmarshal(predicate, &d); err != nil {
 		return Outcome{Errors: []string{fmt.Sprintf("decision predicate: %v", err)}}
 	}
 	var o Outcome
 	o.Reasons = d.Reasons
+	if d.Policy.Digest != "" {
+		ref := d.Policy
+		o.Policy = &ref
+	}
+	if len(c.PolicyDigests) > 0 {
+		switch {
+		case d.Policy.Digest == "":
+			o.Errors = append(o.Errors, "decision predicate: no policy.digest: the policy that decided is unknown")
+		case !slices.Contains(c.PolicyDigests, d.Policy.Digest):
+			o.Errors = append(o.Errors, fmt.Sprintf("decision made under policy %s, not one of the accepted --policy-digest values", d.Policy.Digest))
+		}
+	}
 	switch d.Decision {
 	case "allow":
 		o.Decision = "allow"

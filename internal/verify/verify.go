@@ -16,8 +16,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -53,6 +55,10 @@ type Config struct {
 	IncludeDeny bool
 	// Checks by predicate type; nil means DefaultChecks().
 	Checks map[string]PredicateCheck
+	// PolicyDigests are the policy sets ("sha256:HEX") a decision must have
+	// been made under; empty accepts any. Only airlock decisions record one:
+	// any other content fails when this is set.
+	PolicyDigests []string
 
 	// At is the time predicates must hold at (auditing a past date); zero
 	// means Now().
@@ -83,6 +89,7 @@ type Verifier struct {
 	any           bool
 	includeDeny   bool
 	checks        map[string]PredicateCheck
+	policyDigests []string
 	at            time.Time
 	workers       int
 	maxBundle     int64
@@ -115,6 +122,20 @@ func New(cfg Config) (*Verifier, error) {
 	}
 	if v.checks == nil {
 		v.checks = DefaultChecks()
+	}
+	if len(cfg.PolicyDigests) > 0 {
+		if v.predicateType != "" && v.predicateType != DecisionPredicateType {
+			return nil, fault.Usagef("--policy-digest applies to airlock decisions, not to --predicate-type %s", v.predicateType)
+		}
+		for _, d := range cfg.PolicyDigests {
+			if !isPolicyDigest(d) {
+				return nil, fault.Usagef("--policy-digest: expected sha256: and 64 lower-case hex digits (as `airlock policy digest` prints), got %q", d)
+			}
+		}
+		v.policyDigests = slices.Clone(cfg.PolicyDigests)
+		checks := maps.Clone(v.checks)
+		checks[DecisionPredicateType] = DecisionCheck{PolicyDigests: v.policyDigests}
+		v.checks = checks
 	}
 	if v.workers <= 0 {
 		v.workers = runtime.GOMAXPROCS(0)
@@ -179,6 +200,8 @@ type Record struct {
 	Reasons       []Reason   `json:"reasons"`
 	NotAfter      *time.Time `json:"notAfter,omitempty"`
 	SignedAt      *time.Time `json:"signedAt,omitempty"`
+	// Policy is the policy set a decision records it was made under.
+	Policy *PolicyRef `json:"policy,omitempty"`
 	// Reevaluation is the recorded evidence decided again under --policy.
 	Reevaluation *Reevaluation `json:"reevaluation,omitempty"`
 	Errors       []string      `json:"errors"`
@@ -446,6 +469,9 @@ func (v *Verifier) verifyBundle(ctx context.Context, name string, data []byte, a
 	if msg != nil {
 		rec.Subjects = []Subject{{Digest: map[string]string{normalizeOr(msg.DigestAlgorithm()): fmt.Sprintf("%x", msg.Digest())}}}
 		rec.covers = candidates
+		if len(v.policyDigests) > 0 {
+			rec.fail("--policy-digest: a message signature is not an airlock decision and records no policy")
+		}
 		rec.Verified = len(rec.Errors) == 0
 		return rec
 	}
@@ -467,6 +493,9 @@ func (v *Verifier) verifyBundle(ctx context.Context, name string, data []byte, a
 	if v.predicateType != "" && st.PredicateType != v.predicateType {
 		rec.fail("predicate type: expected %q, got %q", v.predicateType, st.PredicateType)
 		return rec
+	}
+	if len(v.policyDigests) > 0 && st.PredicateType != DecisionPredicateType {
+		rec.fail("--policy-digest: predicate type %q is not an airlock decision and records no policy", st.PredicateType)
 	}
 	// Which artifacts this authenticated statement is about.
 	rec.covers = rec.covers[:0]
@@ -491,7 +520,7 @@ func (v *Verifier) verifyBundle(ctx context.Context, name string, data []byte, a
 			return rec
 		}
 		o := check.CheckPredicate(pred, v.at)
-		rec.Decision, rec.NotAfter = o.Decision, o.NotAfter
+		rec.Decision, rec.NotAfter, rec.Policy = o.Decision, o.NotAfter, o.Policy
 		if o.Reasons != nil {
 			rec.Reasons = o.Reasons
 		}
@@ -512,6 +541,21 @@ func (v *Verifier) verifyBundle(ctx context.Context, name string, data []byte, a
 	}
 	rec.Verified = len(rec.Errors) == 0
 	return rec
+}
+
+// isPolicyDigest: the form internal/policy writes, sha256: and 64
+// lower-case hex digits.
+func isPolicyDigest(d string) bool {
+	hx, ok := strings.CutPrefix(d, "sha256:")
+	if !ok || len(hx) != 64 {
+		return false
+	}
+	for _, c := range []byte(hx) {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // verifyCrypto tries each trust domain; the first that verifies wins. With
