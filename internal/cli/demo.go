@@ -13,7 +13,6 @@ import (
 
 	"github.com/airlock-dev/airlock/internal/fault"
 	"github.com/airlock-dev/airlock/internal/githubsim"
-	"github.com/airlock-dev/airlock/internal/policy"
 )
 
 // The demo's agent: manifests as they ran in QA and as they are to run in
@@ -170,11 +169,7 @@ func runDemo(ctx context.Context, args []string, stdio Stdio) error {
 	}
 	// What `airlock policy digest` computes from the policy directory, as an
 	// auditor would: the printed verify command pins it.
-	srcs, err := policySources(policyDir)
-	if err != nil {
-		return err
-	}
-	engine, err := policy.Load(ctx, srcs...)
+	engine, err := loadPolicy(ctx, policyDir)
 	if err != nil {
 		return err
 	}

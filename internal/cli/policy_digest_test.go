@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/airlock-dev/airlock/internal/verify"
 	"github.com/airlock-dev/airlock/internal/verify/verifytest"
 )
 
@@ -83,7 +82,6 @@ func TestVerifyPolicyDigest(t *testing.T) {
 	known := policyDigest(t)
 	other := "sha256:" + strings.Repeat("ab", 32)
 	decision := func(name string, policy map[string]any) string {
-		content, _ := os.ReadFile(e.artifact)
 		pred := map[string]any{
 			"decision": "allow",
 			"reasons":  []map[string]string{},
@@ -92,15 +90,7 @@ func TestVerifyPolicyDigest(t *testing.T) {
 		if policy != nil {
 			pred["policy"] = policy
 		}
-		st, err := verifytest.Statement(verify.DecisionPredicateType, pred, verifytest.Subject("agent.tar", content))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := e.ss.Attest(e.signer, st)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return e.write(t, name, b)
+		return e.decisionOf(t, name, pred)
 	}
 	underKnown := decision("known.sigstore.json", map[string]any{"digest": known, "sources": []string{"policies"}})
 	underOther := decision("other.sigstore.json", map[string]any{"digest": other, "sources": []string{"policies", ".github/airlock"}})

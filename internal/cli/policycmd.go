@@ -26,13 +26,9 @@ func runPolicyDigest(ctx context.Context, args []string, stdio Stdio) error {
 	if fs.NArg() > 1 {
 		return fault.Usagef("policy digest: at most one directory")
 	}
-	srcs, err := policySources(fs.Arg(0))
-	if err != nil {
-		return err
-	}
 	// Compiled, not only hashed: a digest is worth pinning only for a
 	// policy the gate can load.
-	engine, err := policy.Load(ctx, srcs...)
+	engine, err := loadPolicy(ctx, fs.Arg(0))
 	if err != nil {
 		return err
 	}

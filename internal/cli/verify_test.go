@@ -58,12 +58,18 @@ func (e *verifyEnv) write(t testing.TB, name string, data []byte) string {
 
 func (e *verifyEnv) decision(t testing.TB, name, verdict string, notAfter time.Time) string {
 	t.Helper()
-	content, _ := os.ReadFile(e.artifact)
-	st, err := verifytest.Statement(verify.DecisionPredicateType, map[string]any{
+	return e.decisionOf(t, name, map[string]any{
 		"decision": verdict,
 		"reasons":  []map[string]string{{"control": "C1", "message": "verified token"}},
 		"validity": map[string]any{"issuedAt": time.Now().Add(-time.Hour).Format(time.RFC3339), "notAfter": notAfter.Format(time.RFC3339)},
-	}, verifytest.Subject("agent.tar", content))
+	})
+}
+
+// decisionOf signs a decision predicate about the env's artifact.
+func (e *verifyEnv) decisionOf(t testing.TB, name string, predicate map[string]any) string {
+	t.Helper()
+	content, _ := os.ReadFile(e.artifact)
+	st, err := verifytest.Statement(verify.DecisionPredicateType, predicate, verifytest.Subject("agent.tar", content))
 	if err != nil {
 		t.Fatal(err)
 	}
