@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -31,6 +32,8 @@ reads TUF. --offline touches no network.
                                  no ARTIFACT or --digest, every other asset (but
                                  trusted_root.json) must be covered, by the sha256
                                  GitHub reports (else downloaded and hashed)
+  --assets GLOB                  with --release: only the assets matching GLOB must be
+                                 covered (repeatable; the gate's subjects globs)
   --trusted-root-from-release    trust the release's trusted_root.json asset
                                  (trusting what the release itself ships)
   (--repo and --digest or ARTIFACT, without --bundle or --release: the bundles
@@ -129,6 +132,8 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 	requirePass := fs.Bool("require-policy-pass", false, "")
 	release := fs.String("release", "", "")
 	rootFromRelease := fs.Bool("trusted-root-from-release", false, "")
+	var assetGlobs stringList
+	fs.Var(&assetGlobs, "assets", "")
 	apiURL := fs.String("github-api-url", "", "")
 	format := fs.String("format", "table", "")
 	jobs := fs.Int("jobs", 0, "")
@@ -146,6 +151,8 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 		return fault.Usagef("verify: --require-policy-pass needs --policy DIR")
 	case *release != "" && *offline:
 		return fault.Usagef("verify: --release downloads the release's bundles: not with --offline (download them and use --bundle)")
+	case len(assetGlobs) > 0 && (*release == "" || len(artifactPaths) > 0 || len(digests) > 0):
+		return fault.Usagef("verify: --assets selects which assets of --release must be covered: not with ARTIFACT or --digest, and only with --release")
 	case *release != "" && len(bundles) > 0:
 		return fault.Usagef("verify: give --release or --bundle, not both")
 	case *rootFromRelease && *release == "":
@@ -164,6 +171,11 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 		return fault.Usagef("verify: no artifact: name ARTIFACT files or give --digest ALG:HEX")
 	}
 
+	for _, g := range assetGlobs {
+		if _, err := path.Match(g, ""); err != nil {
+			return fault.Usagef("verify: --assets %q: %v", g, err)
+		}
+	}
 	var rel releaseRef
 	if *release != "" {
 		if rel, err = parseReleaseRef(*release); err != nil {
@@ -244,7 +256,11 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 			fetched = files.bundles
 			source = "release " + rel.String() + " has no *.sigstore.json asset"
 			if len(artifacts) == 0 {
-				if artifacts, err = gh.assetArtifacts(ctx, rel, files.assets); err != nil {
+				selected := selectAssets(files.assets, assetGlobs)
+				if len(selected) == 0 && len(files.assets) > 0 {
+					return fault.Usagef("verify: --release %s: no asset matches --assets %q (its assets: %s)", rel, []string(assetGlobs), assetNames(files.assets))
+				}
+				if artifacts, err = gh.assetArtifacts(ctx, rel, selected); err != nil {
 					return err
 				}
 				ofAssets = fmt.Sprintf(" (the artifacts: the %d asset(s) of release %s; for a decision about the tag's commit give --digest gitCommit:SHA)", len(artifacts), rel)

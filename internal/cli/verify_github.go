@@ -5,6 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"path"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/airlock-dev/airlock/internal/fault"
@@ -123,6 +126,34 @@ func (g *githubSource) releaseBundles(ctx context.Context, ref releaseRef, withR
 		return nil, denied(fmt.Sprintf("verify: --trusted-root-from-release: release %s has no %s asset", ref, trustedRootAsset))
 	}
 	return out, nil
+}
+
+// selectAssets keeps the assets whose names match one of globs (path.Match,
+// as the gate's subjects input); no globs keeps all.
+func selectAssets(assets []ghapi.Asset, globs []string) []ghapi.Asset {
+	if len(globs) == 0 {
+		return assets
+	}
+	var out []ghapi.Asset
+	for _, a := range assets {
+		if slices.ContainsFunc(globs, func(g string) bool { ok, _ := path.Match(g, a.Name); return ok }) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// assetNames lists asset names for a message, quoted and bounded.
+func assetNames(assets []ghapi.Asset) string {
+	var names []string
+	for i, a := range assets {
+		if i == 10 {
+			names = append(names, fmt.Sprintf("and %d more", len(assets)-i))
+			break
+		}
+		names = append(names, strconv.Quote(clip(a.Name, 80)))
+	}
+	return strings.Join(names, ", ")
 }
 
 // assetArtifacts makes each asset an artifact named by its asset name, with

@@ -98,6 +98,20 @@ func TestVerifyReleaseAssets(t *testing.T) {
 			[]string{"no attestation found", "no *.sigstore.json"}, nil},
 		{"named artifact keeps today's behaviour", rel("extra", "--digest", "sha256:"+sha256Hex(agent)), ExitAllow,
 			[]string{"sha256:" + sha256Hex(agent), "1 verified"}, []string{"extra.bin"}},
+		{"--assets selects what must be covered", rel("extra", "--assets", "*.tar.gz"), ExitAllow,
+			[]string{"agent.tar.gz  ", "1 bundle(s): 1 verified"}, []string{"extra.bin"}},
+		{"--assets, repeated", rel("covered", "--assets", "*.tar.gz", "--assets", "sbom.*"), ExitAllow,
+			[]string{"agent.tar.gz  ", "sbom.json  "}, nil},
+		{"--assets still fails an uncovered match", rel("extra", "--assets", "*"), ExitDeny,
+			[]string{"extra.bin", "FAILED: no attestation found"}, nil},
+		{"--assets matching nothing", rel("extra", "--assets", "*.whl"), ExitUsage,
+			[]string{`no asset matches --assets ["*.whl"]`, `"agent.tar.gz", "extra.bin"`}, nil},
+		{"--assets with a bad pattern", rel("extra", "--assets", "[a-"), ExitUsage,
+			[]string{`--assets "[a-"`}, nil},
+		{"--assets without --release", []string{"--assets", "*", "--repo", "acme/support-agent", tr, "--digest", "sha256:" + sha256Hex(agent)}, ExitUsage,
+			[]string{"only with --release"}, nil},
+		{"--assets with a named artifact", rel("extra", "--assets", "*", "--digest", "sha256:"+sha256Hex(agent)), ExitUsage,
+			[]string{"--assets selects which assets"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errs := e.run(t, tc.args...)
