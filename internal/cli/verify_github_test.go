@@ -286,7 +286,7 @@ func TestVerifyFromGitHub(t *testing.T) {
 		if code, out, errs := e.run(t, append([]string{"--release", "acme/support-agent@v1", tr}, id...)...); code != ExitAllow {
 			t.Fatalf("exit %d\n%s%s", code, out, errs)
 		}
-		for _, r := range e.sim.Requests()[before:] {
+		for _, r := range e.sim.RequestsSince(before, "") {
 			if r.HasAuth {
 				t.Fatalf("request %s %s carried an Authorization header", r.Method, r.Path)
 			}
@@ -390,16 +390,13 @@ func TestVerifyFromGitHubBundleURL(t *testing.T) {
 						t.Errorf("the output holds %q:\n%s\n%s", secret, out, errs)
 					}
 				}
-				blobs := 0
-				for _, r := range e.sim.Requests()[before:] {
-					if r.Route == githubsim.RouteAttestationBlob {
-						blobs++
-						if r.HasAuth {
-							t.Error("a blob request carried an Authorization header")
-						}
+				blobs := e.sim.RequestsSince(before, githubsim.RouteAttestationBlob)
+				for _, r := range blobs {
+					if r.HasAuth {
+						t.Error("a blob request carried an Authorization header")
 					}
 				}
-				if blobs == 0 {
+				if len(blobs) == 0 {
 					t.Error("no blob was fetched")
 				}
 			})

@@ -134,14 +134,9 @@ func TestVerifyReleaseAssets(t *testing.T) {
 		if code, out, errs := e.run(t, rel("no-digest")...); code != ExitAllow {
 			t.Fatalf("exit %d\n%s%s", code, out, errs)
 		}
-		downloads := 0
-		for _, r := range e.sim.Requests()[before:] {
-			if r.Route == "GET /repos/{owner}/{repo}/releases/assets/{asset_id}" {
-				downloads++
-			}
-		}
-		if downloads != 2 { // the bundle and agent.tar.gz; sbom.json has a digest
-			t.Fatalf("expected 2 downloads, got %d", downloads)
+		downloads := e.sim.RequestsSince(before, "GET /repos/{owner}/{repo}/releases/assets/{asset_id}")
+		if len(downloads) != 2 { // the bundle and agent.tar.gz; sbom.json has a digest
+			t.Fatalf("expected 2 downloads, got %d", len(downloads))
 		}
 	})
 

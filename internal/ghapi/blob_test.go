@@ -301,16 +301,13 @@ func TestAttestationsByURLAgainstSimulator(t *testing.T) {
 			}
 			before := len(sim.Requests())
 			got, err := c.Attestations(t.Context(), "acme", "agent", "sha256:"+digest)
-			blobs := 0
-			for _, r := range sim.Requests()[before:] {
-				if r.Route == githubsim.RouteAttestationBlob {
-					blobs++
-					if r.HasAuth {
-						t.Error("the blob request carried an Authorization header")
-					}
+			blobs := sim.RequestsSince(before, githubsim.RouteAttestationBlob)
+			for _, r := range blobs {
+				if r.HasAuth {
+					t.Error("the blob request carried an Authorization header")
 				}
 			}
-			if blobs == 0 {
+			if len(blobs) == 0 {
 				t.Error("no blob was fetched")
 			}
 			if tc.callErr != "" {

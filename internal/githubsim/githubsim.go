@@ -342,6 +342,21 @@ func (s *Server) Requests() []Request {
 	return slices.Clone(s.log)
 }
 
+// RequestsSince returns the requests logged after the first n (a length of
+// Requests taken before the call under test), only those to route unless
+// route is "".
+func (s *Server) RequestsSince(n int, route string) []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Request
+	for _, r := range s.log[min(n, len(s.log)):] {
+		if route == "" || r.Route == route {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // Unimplemented returns the requests that matched no route (answered 501).
 func (s *Server) Unimplemented() []Request {
 	s.mu.Lock()
