@@ -186,9 +186,8 @@ func (c *Client) blobOnce(ctx context.Context, hc *http.Client, u *url.URL, what
 	if err != nil {
 		return nil, -1, nil, fault.Operationalf("get %s: build request: %w", what, withoutURL(err))
 	}
-	resp, err := hc.Do(req)
+	resp, err := do(hc, req)
 	if err != nil {
-		err = withoutURL(err)
 		switch {
 		case ctx.Err() != nil:
 			return nil, -1, nil, fault.Operationalf("get %s: %w", what, ctx.Err())
@@ -251,16 +250,6 @@ func decodeBlob(what string, body []byte) Attestation {
 		return Attestation{Err: fmt.Errorf("%s: the snappy block decodes to something that is not JSON", what)}
 	}
 	return Attestation{Bundle: data}
-}
-
-// withoutURL drops the URL net/http puts into its errors: a bundle_url's
-// query is a signature.
-func withoutURL(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
-	}
-	return err
 }
 
 // isToken: a short ASCII word such as Azure's error codes, safe to quote.

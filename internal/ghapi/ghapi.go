@@ -200,6 +200,24 @@ func sameOriginRedirects(req *http.Request, via []*http.Request) error {
 	return nil
 }
 
+// do sends req and drops the URL net/http puts into its errors. After a
+// redirect that URL is the storage host's (release assets, bundle_url
+// blobs), whose query is a signature: a credential. Callers name the
+// resource themselves.
+func do(hc *http.Client, req *http.Request) (*http.Response, error) {
+	resp, err := hc.Do(req)
+	return resp, withoutURL(err)
+}
+
+// withoutURL unwraps a *url.Error to its operation and cause.
+func withoutURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
+}
+
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -320,7 +338,7 @@ func (c *Client) attempt(ctx context.Context, o op, ref string, n int) (body []b
 	}
 	req = req.WithContext(ctx)
 	c.authorize(req)
-	resp, err := c.hc.Do(req)
+	resp, err := do(c.hc, req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, nil, -1, fault.Operationalf("get %s: %w", o.resource, ctx.Err())

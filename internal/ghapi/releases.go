@@ -336,7 +336,7 @@ func (c *Client) sendOnce(ctx context.Context, o op, build func() (*http.Request
 	if o.download {
 		client = c.downloadClient()
 	}
-	resp, err := client.Do(req)
+	resp, err := do(client, req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, -1, fault.Operationalf("%s %s: %w", o.verb(), o.resource, ctx.Err())

@@ -77,7 +77,7 @@ func (c *Client) streamOnce(ctx context.Context, o op, ref string, w io.Writer, 
 	c.authorize(req)
 	client := c.downloadClient()
 	client.Timeout = 0 // the stall timer bounds each wait instead
-	resp, err := client.Do(req)
+	resp, err := do(client, req)
 	if err != nil {
 		switch {
 		case parent.Err() != nil:

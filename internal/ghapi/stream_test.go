@@ -182,3 +182,36 @@ func TestStreamReleaseAssetTransfer(t *testing.T) {
 		checkErr(t, err, fault.KindOperational, "context canceled")
 	})
 }
+
+// TestDownloadErrorsHideTheStorageURL: GitHub redirects asset downloads to a
+// signed storage URL whose query is a credential. When the storage step
+// fails (unreachable, or a redirect airlock refuses) net/http's error quotes
+// that URL; no error of ours may.
+func TestDownloadErrorsHideTheStorageURL(t *testing.T) {
+	const sas = "sig=SECRETsasSIGNATURE"
+	for _, tc := range []struct {
+		name, location, kind string
+	}{
+		{"storage unreachable", "http://127.0.0.1:1/asset?" + sas, "connect"},
+		{"redirect refused", "http://storage.example.com/asset?" + sas, "refusing a redirect"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, tc.location, http.StatusFound)
+			}))
+			t.Cleanup(api.Close)
+			c, err := ghapi.New(api.URL, secretToken, &http.Client{Timeout: 5 * time.Second}, ghapi.WithSleep((&sleeps{}).sleep))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, derr := c.DownloadReleaseAsset(t.Context(), "acme", "agent", 1)
+			_, serr := c.StreamReleaseAsset(t.Context(), "acme", "agent", 1, &bytes.Buffer{}, 1<<20)
+			for name, err := range map[string]error{"DownloadReleaseAsset": derr, "StreamReleaseAsset": serr} {
+				checkErr(t, err, fault.KindOperational, tc.kind)
+				if strings.Contains(err.Error(), "SECRETsas") || strings.Contains(err.Error(), secretToken) {
+					t.Errorf("%s: error carries a credential: %v", name, err)
+				}
+			}
+		})
+	}
+}
