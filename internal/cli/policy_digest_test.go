@@ -109,7 +109,9 @@ func TestVerifyPolicyDigest(t *testing.T) {
 		{"not pinned: any policy, shown", []string{"--bundle", underOther, e.artifact}, ExitAllow, `"digest": "` + other},
 		{"other policy", []string{"--bundle", underOther, "--policy-digest", known, e.artifact}, ExitDeny, "decision made under policy " + other},
 		{"no policy recorded", []string{"--bundle", unrecorded, "--policy-digest", known, e.artifact}, ExitDeny, "no policy.digest"},
-		{"message signature with --any", []string{"--bundle", messageBundle(t, e), "--any", "--policy-digest", known, e.artifact}, ExitDeny, "records no policy"},
+		{"message signature with --any", []string{"--bundle", messageBundle(t, e), "--any", "--policy-digest", known, e.artifact}, ExitDeny, "--policy-digest: a message signature is not an airlock decision"},
+		{"--require-policy-pass: a message signature is no decision", []string{"--bundle", messageBundle(t, e), "--any", "--policy", "../../policies", "--require-policy-pass", e.artifact}, ExitDeny, "--require-policy-pass: a message signature is not an airlock decision"},
+		{"--require-policy-pass with another predicate type", []string{"--bundle", underKnown, "--predicate-type", "https://slsa.dev/provenance/v1", "--policy", "../../policies", "--require-policy-pass", e.artifact}, ExitUsage, ""},
 		{"malformed digest", []string{"--bundle", underKnown, "--policy-digest", "sha256:ABC", e.artifact}, ExitUsage, ""},
 		{"other predicate type", []string{"--bundle", underKnown, "--predicate-type", "https://slsa.dev/provenance/v1", "--policy-digest", known, e.artifact}, ExitUsage, ""},
 	} {

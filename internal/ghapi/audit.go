@@ -100,6 +100,12 @@ func (c *Client) Attestations(ctx context.Context, owner, repo, subjectDigest st
 	var blobs []blobJob
 	for page := 1; page <= maxPages; page++ {
 		body, hdr, err := c.getCapped(ctx, o, ref)
+		if err != nil && page > 1 && IsNotFound(err) {
+			// "None" is page 1's answer. A later page that vanishes
+			// leaves the list incomplete, and the records already read
+			// must not be dropped as if there were none.
+			return nil, fault.Operationalf("get %s: page %d: %v", o.resource, page, err)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airlock-dev/airlock/internal/fault"
 	"github.com/airlock-dev/airlock/internal/ghapi"
 )
 
@@ -91,5 +92,31 @@ func TestAttestationsAnswers(t *testing.T) {
 				t.Fatalf("expected an error with %q, got %v (%d bundles)", tc.want, err, len(got))
 			}
 		})
+	}
+}
+
+// TestAttestationsLaterPageGone: a 404 means "none" only on the first page.
+// A later page that vanishes leaves the list incomplete: an operational
+// error, never "no attestations" (which would drop the records already read).
+func TestAttestationsLaterPageGone(t *testing.T) {
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("page") == "2" {
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte(`{"message":"Not Found"}`))
+			return
+		}
+		w.Header().Set("Link", "<"+srv.URL+r.URL.Path+"?per_page=100&page=2>; rel=\"next\"")
+		_, _ = w.Write([]byte(`{"attestations":[{"bundle":{"a":1}}]}`))
+	}))
+	defer srv.Close()
+	c, err := ghapi.NewAnonymous(srv.URL, &http.Client{Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Attestations(t.Context(), "acme", "agent", "sha256:"+strings.Repeat("0", 64))
+	checkErr(t, err, fault.KindOperational, "page 2")
+	if ghapi.IsNotFound(err) {
+		t.Fatalf("a vanished page 2 reads as no attestations: %v", err)
 	}
 }

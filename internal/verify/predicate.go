@@ -49,11 +49,6 @@ var _ PredicateCheck = DecisionCheck{}
 // (`airlock policy digest` prints it for a directory) and their sources.
 type PolicyRef = attest.PolicyRef
 
-// DefaultChecks are the checks used when Config.Checks is nil.
-func DefaultChecks() map[string]PredicateCheck {
-	return map[string]PredicateCheck{DecisionPredicateType: DecisionCheck{}}
-}
-
 // DecisionCheck enforces a promotion decision as internal/attest writes it:
 // the verdict, the validity window at the time of verification (C6), and,
 // when PolicyDigests is set, that a known policy made it.

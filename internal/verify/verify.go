@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"runtime"
 	"slices"
@@ -53,8 +52,6 @@ type Config struct {
 	// IncludeDeny lists authentic refusals as verified records instead of
 	// failures. A refusal never counts as an artifact's attestation.
 	IncludeDeny bool
-	// Checks by predicate type; nil means DefaultChecks().
-	Checks map[string]PredicateCheck
 	// PolicyDigests are the policy sets ("sha256:HEX") a decision must have
 	// been made under; empty accepts any. Only airlock decisions record one:
 	// any other content fails when this is set.
@@ -89,12 +86,14 @@ type Verifier struct {
 	any           bool
 	includeDeny   bool
 	checks        map[string]PredicateCheck
-	policyDigests []string
-	at            time.Time
-	workers       int
-	maxBundle     int64
-	policy        Reevaluator
-	requirePass   bool
+	// decisionOnly names the flag (--policy-digest, --require-policy-pass)
+	// that only an airlock decision can satisfy; empty when none was given.
+	decisionOnly string
+	at           time.Time
+	workers      int
+	maxBundle    int64
+	policy       Reevaluator
+	requirePass  bool
 }
 
 // New parses the trust material once and compiles the policy. Its errors
@@ -103,7 +102,6 @@ func New(cfg Config) (*Verifier, error) {
 	v := &Verifier{
 		any:         cfg.Any,
 		includeDeny: cfg.IncludeDeny,
-		checks:      cfg.Checks,
 		workers:     cfg.Workers,
 		maxBundle:   cfg.MaxBundleBytes,
 		keyed:       len(cfg.Key) > 0,
@@ -120,22 +118,20 @@ func New(cfg Config) (*Verifier, error) {
 	if !cfg.Any && v.predicateType == "" {
 		v.predicateType = DecisionPredicateType
 	}
-	if v.checks == nil {
-		v.checks = DefaultChecks()
+	for _, d := range cfg.PolicyDigests {
+		if !isPolicyDigest(d) {
+			return nil, fault.Usagef("--policy-digest: expected sha256: and 64 lower-case hex digits (as `airlock policy digest` prints), got %q", d)
+		}
 	}
-	if len(cfg.PolicyDigests) > 0 {
-		if v.predicateType != "" && v.predicateType != DecisionPredicateType {
-			return nil, fault.Usagef("--policy-digest applies to airlock decisions, not to --predicate-type %s", v.predicateType)
-		}
-		for _, d := range cfg.PolicyDigests {
-			if !isPolicyDigest(d) {
-				return nil, fault.Usagef("--policy-digest: expected sha256: and 64 lower-case hex digits (as `airlock policy digest` prints), got %q", d)
-			}
-		}
-		v.policyDigests = slices.Clone(cfg.PolicyDigests)
-		checks := maps.Clone(v.checks)
-		checks[DecisionPredicateType] = DecisionCheck{PolicyDigests: v.policyDigests}
-		v.checks = checks
+	v.checks = map[string]PredicateCheck{DecisionPredicateType: DecisionCheck{PolicyDigests: slices.Clone(cfg.PolicyDigests)}}
+	switch {
+	case len(cfg.PolicyDigests) > 0:
+		v.decisionOnly = "--policy-digest"
+	case cfg.RequirePolicyPass:
+		v.decisionOnly = "--require-policy-pass"
+	}
+	if v.decisionOnly != "" && v.predicateType != "" && v.predicateType != DecisionPredicateType {
+		return nil, fault.Usagef("%s applies to airlock decisions, not to --predicate-type %s", v.decisionOnly, v.predicateType)
 	}
 	if v.workers <= 0 {
 		v.workers = runtime.GOMAXPROCS(0)
@@ -345,7 +341,13 @@ func (v *Verifier) run(ctx context.Context, produce func(context.Context, chan<-
 		rep.Errors = append(rep.Errors, "no attestation found: "+none)
 	}
 	covered := make([][]string, len(artifacts))
-	for _, r := range records {
+	for i, r := range records {
+		if r.Bundle == "" && len(r.Errors) == 0 { // a sequence number without a result
+			records[i].fail("internal error: no verification result")
+		}
+		if !r.Verified {
+			continue
+		}
 		for _, i := range r.covers {
 			covered[i] = append(covered[i], r.Bundle)
 		}
@@ -469,8 +471,8 @@ func (v *Verifier) verifyBundle(ctx context.Context, name string, data []byte, a
 	if msg != nil {
 		rec.Subjects = []Subject{{Digest: map[string]string{normalizeOr(msg.DigestAlgorithm()): fmt.Sprintf("%x", msg.Digest())}}}
 		rec.covers = candidates
-		if len(v.policyDigests) > 0 {
-			rec.fail("--policy-digest: a message signature is not an airlock decision and records no policy")
+		if v.decisionOnly != "" {
+			rec.fail("%s: a message signature is not an airlock decision", v.decisionOnly)
 		}
 		rec.Verified = len(rec.Errors) == 0
 		return rec
@@ -494,8 +496,8 @@ func (v *Verifier) verifyBundle(ctx context.Context, name string, data []byte, a
 		rec.fail("predicate type: expected %q, got %q", v.predicateType, st.PredicateType)
 		return rec
 	}
-	if len(v.policyDigests) > 0 && st.PredicateType != DecisionPredicateType {
-		rec.fail("--policy-digest: predicate type %q is not an airlock decision and records no policy", st.PredicateType)
+	if v.decisionOnly != "" && st.PredicateType != DecisionPredicateType {
+		rec.fail("%s: predicate type %q is not an airlock decision", v.decisionOnly, st.PredicateType)
 	}
 	// Which artifacts this authenticated statement is about.
 	rec.covers = rec.covers[:0]
