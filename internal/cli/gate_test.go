@@ -751,3 +751,39 @@ func TestApprovalEvidenceMatchesSchema(t *testing.T) {
 		})
 	}
 }
+
+// TestGateRefusesAnAllowWithoutIdentity: a policy directory with its own
+// main.rego replaces the defaults and their C1 rules. Even one that allows
+// everything cannot allow a run whose token did not verify: the gate checks
+// again in Go, and nothing is signed.
+func TestGateRefusesAnAllowWithoutIdentity(t *testing.T) {
+	permissive := "package airlock\n\ndecision := {\"allow\": true, \"deny\": [], \"warn\": [], \"requirements\": [], \"checked\": [], \"grants\": {}}\n"
+	for _, tc := range []struct {
+		name   string
+		mutate func(r *gateRun)
+		code   int
+	}{
+		{"verified: the permissive policy allows", func(*gateRun) {}, ExitAllow},
+		{"not verified: refused", func(r *gateRun) { r.claims["aud"] = "someone-else" }, ExitDeny},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRun(t)
+			d := filepath.Join(r.dir, "pol")
+			if err := os.Mkdir(d, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(d, "main.rego"), []byte(permissive), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			r.env["INPUT_POLICY"] = d
+			tc.mutate(r)
+			o := r.gate()
+			if o.code != tc.code {
+				t.Fatalf("exit %d, expected %d\n%s", o.code, tc.code, o.stderr)
+			}
+			if tc.code == ExitDeny && (o.outputs["decision"] != "deny" || !strings.Contains(o.outputs["reasons"], "no policy can waive C1")) {
+				t.Errorf("decision %q reasons %s", o.outputs["decision"], o.outputs["reasons"])
+			}
+		})
+	}
+}

@@ -244,6 +244,9 @@ func Attest(ctx context.Context, cfg Config, ac AttestConfig, res *Result, deps 
 	}
 	verdict := res.Decision.Verdict()
 	claims, _ := res.Evidence.Identity.Claims.(*identity.Claims)
+	if res.Decision.Allow && (claims == nil || !res.Evidence.Identity.Verified) {
+		return nil, fault.Configf("attestation: an allow without a verified identity cannot be signed (gate.Run refuses such an allow)")
+	}
 	if claims == nil || !res.Evidence.Identity.Verified {
 		// Nothing verified names the run: there is no identity to sign as
 		// or to name the subject by. The deny stands, unsigned.

@@ -188,6 +188,11 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if dec.Allow && !ev.Identity.Verified {
+		// A policy directory with its own main.rego replaces the defaults
+		// and their C1 rules; no policy can waive a verified identity.
+		dec = dec.Refuse("C1", "the policy allowed a run whose OIDC token did not verify; airlock refuses it: no policy can waive C1")
+	}
 	return &Result{Evidence: ev, Decision: dec}, nil
 }
 

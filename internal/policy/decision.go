@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 )
 
@@ -43,6 +44,23 @@ func (d Decision) Verdict() string {
 		return "allow"
 	}
 	return "deny"
+}
+
+// Refuse turns d into a deny for control, whatever the policy concluded:
+// for the checks the gate makes again in Go after the policy. Controls the
+// policy passed stay passed; the grants go (they mean "approved" only in an
+// allow).
+func (d Decision) Refuse(control, msg string) Decision {
+	var passed []string
+	for _, c := range d.Controls {
+		if c.Result == ResultPass && c.ID != control {
+			passed = append(passed, c.ID)
+		}
+	}
+	d.Allow = false
+	d.Grants = map[string]any{}
+	d.Reasons = append(slices.Clone(d.Reasons), Reason{Control: control, Message: msg})
+	return d.withControls(passed)
 }
 
 func (d Decision) failClosed(msg string) Decision {
