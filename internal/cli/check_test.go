@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/airlock-dev/airlock/internal/githubsim"
@@ -61,7 +64,9 @@ func newCheckRun(t *testing.T) (*gateRun, func()) {
 	delete(r.env, "INPUT_PRODUCTION-IDENTITY") // the manifest's
 	r.sim.AddToken(qaGitHubToken, "contents:read")
 	r.env["QA_GITHUB_TOKEN"] = qaGitHubToken
-	r.sim.SetFile("acme", "support-agent", checkHead, credsPath, []byte(credsFile(r.sim.APIURL())))
+	for _, sha := range []string{checkBase, checkHead} {
+		r.sim.SetFile("acme", "support-agent", sha, credsPath, []byte(credsFile(r.sim.APIURL())))
+	}
 	r.env["INPUT_QA-CREDENTIALS"] = credsPath
 	r.env["GITHUB_EVENT_NAME"] = "pull_request"
 	r.env["GITHUB_REF"] = r.claims["ref"].(string)
@@ -665,6 +670,7 @@ func TestCheckEvidenceMatchesSchema(t *testing.T) {
 			revoke()
 			r.approveHead()
 			r.sim.SetPullRequest("acme", "support-agent", githubsim.PullRequest{Number: checkPR, HeadSHA: checkHead, BaseSHA: newBase, MergeCommitSHA: checkMerge})
+			r.sim.SetFile("acme", "support-agent", newBase, credsPath, []byte(credsFile(r.sim.APIURL())))
 		}, "absent", newBase, "success", nil},
 		{"manifest broken in the pull request", func(r *gateRun, revoke func()) {
 			revoke()
@@ -704,4 +710,37 @@ func TestCheckEvidenceMatchesSchema(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCheckSendsNoSecretWhereThePullRequestPoints: the qa-credentials file
+// at the head decides where the workflow's secrets go. A pull request that
+// points a credential at a host the base's file does not name gets the
+// line annotated and a failing check; the secret goes nowhere.
+func TestCheckSendsNoSecretWhereThePullRequestPoints(t *testing.T) {
+	var hits atomic.Int32
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer evil.Close()
+	r, revoke := newCheckRun(t)
+	revoke()
+	r.approveHead()
+	r.sim.SetFile("acme", "support-agent", checkHead, credsPath, []byte(credsFile(evil.URL)))
+	o := r.check()
+	if o.code == ExitAllow {
+		t.Fatalf("exit 0 with credentials pointed at a new host:\n%s", o.stderr)
+	}
+	if hits.Load() != 0 {
+		t.Fatalf("the pull request's host received %d request(s)", hits.Load())
+	}
+	cr := r.theCheckRun()
+	found := false
+	for _, a := range cr.Annotations {
+		found = found || a.Path == credsPath && a.StartLine == 3 && strings.Contains(a.Message, "does not name")
+	}
+	if cr.Conclusion != "failure" || !found {
+		t.Errorf("conclusion %q, annotations %+v", cr.Conclusion, cr.Annotations)
+	}
+	r.assertNoSecrets(o)
 }

@@ -330,7 +330,7 @@ func collectCheck(ctx context.Context, cfg CheckConfig, deps Deps, client *ghapi
 			decl := cfg.QACredentials
 			if cfg.QACredentialsPath != "" {
 				src.CredentialsPath = cfg.QACredentialsPath
-				d, err := readCredentials(ctx, cfg, client, owner, name, head, problem)
+				d, err := readCredentials(ctx, cfg, client, owner, name, head, res.PullRequest.BaseSHA, problem)
 				if err != nil || d == nil {
 					return err // nil: invalid in the pull request, recorded as a problem
 				}
@@ -436,7 +436,12 @@ func checkAgent(ctx context.Context, cfg CheckConfig, client *ghapi.Client, owne
 // readCredentials reads the qa-credentials file at the head. A file the
 // pull request broke is recorded as a problem (nil, nil); a missing secret
 // in the environment is the workflow's configuration error.
-func readCredentials(ctx context.Context, cfg CheckConfig, client *ghapi.Client, owner, name, head string, problem func(SourceProblem)) (*revocation.Declaration, error) {
+//
+// The file chooses where the workflow's secrets are sent. A pull request
+// may not choose a new place: every URL a head credential would send a
+// secret to must already be in the file at the base; otherwise nothing is
+// probed and the check says why (the gate probes it once it is merged).
+func readCredentials(ctx context.Context, cfg CheckConfig, client *ghapi.Client, owner, name, head, base string, problem func(SourceProblem)) (*revocation.Declaration, error) {
 	p := cfg.QACredentialsPath
 	b, err := client.File(ctx, owner, name, p, head)
 	var nf *ghapi.NotFoundError
@@ -456,11 +461,50 @@ func readCredentials(ctx context.Context, cfg CheckConfig, client *ghapi.Client,
 		problem(SourceProblem{Path: p, Line: line, Message: err.Error()})
 		return nil, nil
 	}
+	known, err := baseSecretURLs(ctx, client, owner, name, p, base)
+	if err != nil {
+		return nil, err
+	}
+	fresh := false
+	for _, c := range d.Credentials {
+		for _, u := range c.SecretURLs() {
+			if !known[u] {
+				fresh = true
+				problem(SourceProblem{Path: p, Line: c.Line, Message: fmt.Sprintf("qa-credentials: credential %q would send a secret to %s, which the file at the base commit %s does not name: airlock check sends no secret where a pull request points it, so nothing is probed (the gate probes it after the merge)", c.Name, u, base)})
+			}
+		}
+	}
+	if fresh {
+		return nil, nil
+	}
 	d, err = cfg.ResolveCredentials(d)
 	if err != nil {
 		return nil, err
 	}
 	return &d, nil
+}
+
+// baseSecretURLs are the URLs the qa-credentials file at base sends
+// secrets to; none when it is missing or does not parse there.
+func baseSecretURLs(ctx context.Context, client *ghapi.Client, owner, name, p, base string) (map[string]bool, error) {
+	known := map[string]bool{}
+	b, err := client.File(ctx, owner, name, p, base)
+	if ghapi.IsNotFound(err) {
+		return known, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("qa-credentials at the base %s: %w", base, err)
+	}
+	d, err := revocation.ParseCredentials(p, b)
+	if err != nil {
+		return known, nil
+	}
+	for _, c := range d.Credentials {
+		for _, u := range c.SecretURLs() {
+			known[u] = true
+		}
+	}
+	return known, nil
 }
 
 // hypotheticalApprovers is how many extra approvers withApprovals adds: more

@@ -76,6 +76,21 @@ type resolved struct {
 	bearerToken  secret
 }
 
+// SecretURLs are the URLs this credential's probes send a secret to (the
+// token, a client secret, a bearer token): introspection, revocation and
+// token-API endpoints. Key sets and deny lists are fetched without one.
+// An empty API URL means the kind's default endpoint, which the workflow
+// does not choose; it is not listed.
+func (c Credential) SecretURLs() []string {
+	var out []string
+	for _, u := range []string{c.IntrospectionURL, c.RevocationURL, c.APIURL} {
+		if u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
 // Declaration is the parsed qa-credentials input. None is true only for the
 // literal input "none": the workflow states that QA had no credentials. An
 // empty list is not the same thing — policy denies it.
