@@ -331,6 +331,27 @@ func TestCheckIncompleteFileList(t *testing.T) {
 	}
 }
 
+// TestCheckMovedHeadIsAPromotion: GitHub lists the files of the pull
+// request's current head. If it moved after the verified commit, the list
+// may not be that commit's, so "not a promotion" cannot be concluded.
+func TestCheckMovedHeadIsAPromotion(t *testing.T) {
+	r, revoke := newCheckRun(t)
+	revoke()
+	r.approveHead()
+	// The verified merge commit still joins base and head; GitHub's pull
+	// request has moved on.
+	r.sim.SetPullRequest("acme", "support-agent", githubsim.PullRequest{Number: checkPR, HeadSHA: checkOldHead, BaseSHA: checkBase, MergeCommitSHA: checkMerge})
+	r.sim.SetCommit("acme", "support-agent", checkMerge, checkBase, checkHead)
+	r.sim.SetPullRequestFiles("acme", "support-agent", checkPR, githubsim.PullRequestFile{Filename: "README.md"})
+	o := r.check()
+	if o.outputs["promotion"] != "true" {
+		t.Fatalf("a moved head read as not a promotion: exit %d outputs %v: %s", o.code, o.outputs, o.stderr)
+	}
+	if cr := r.theCheckRun(); !strings.Contains(cr.Summary, "moved to "+checkOldHead) {
+		t.Errorf("summary does not say why:\n%s", cr.Summary)
+	}
+}
+
 // TestCheckRerunUpdatesTheSameRun: no approval yet, then a review approves
 // the head and the check runs again (pull_request_review): the same check
 // run turns to success.

@@ -242,6 +242,12 @@ func Check(ctx context.Context, cfg CheckConfig, deps Deps) (*CheckResult, error
 			res.IncompleteFiles = fmt.Sprintf("GitHub did not say how many files pull request #%d changes; it is checked as a promotion", number)
 		}
 	}
+	if !res.Promotion && !strings.EqualFold(pr.HeadSHA, head) {
+		// The file list is GitHub's for its current head; a push since the
+		// run started means it may not be the verified head's.
+		res.Promotion = true
+		res.IncompleteFiles = fmt.Sprintf("pull request #%d moved to %s after this run's commit %s; it is checked as a promotion because the files GitHub listed may not be this commit's", number, pr.HeadSHA, head)
+	}
 	if !res.Promotion {
 		return res, nil
 	}
