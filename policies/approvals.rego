@@ -126,6 +126,13 @@ approvals_min := max({n |
 	is_number(n)
 })
 
+# A threshold that is not a number would drop out of the max/min above and
+# quietly weaken the rule: it is a deny of its own.
+deny contains reason("C4", sprintf("policy parameter params.approvals.%s must be a number, got %s", [k, type_name(approvals_params[k])])) if {
+	some k in ["min_approvals", "max_age_seconds"]
+	not is_number(object.get(approvals_params, k, 0))
+}
+
 approvals_max_age := min({s |
 	some s in [object.get(approvals_params, "max_age_seconds", 86400), ap.requested.max_age_seconds]
 	is_number(s)

@@ -433,3 +433,9 @@ test_c4_pr_missing_denied if {
 	inp2 := json.patch(inp, [{"op": "replace", "path": "/approvals/status", "value": "pull-request-missing"}])
 	c4_denied(inp2, `this run's ref is "refs/heads/main"`)
 }
+
+test_c4_mistyped_params_deny if {
+	c4_denied(c4_good, "params.approvals.min_approvals must be a number, got string") with data.airlock.params.approvals.min_approvals as "3"
+	c4_denied(c4_good, "params.approvals.max_age_seconds must be a number, got boolean") with data.airlock.params.approvals.max_age_seconds as true
+	not c4_denied(c4_good, "must be a number") with data.airlock.params.approvals.min_approvals as 1
+}

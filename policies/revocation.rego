@@ -22,6 +22,19 @@ revocation_params := object.union(revocation_defaults, p) if {
 
 rv := input.revocation if is_object(input.revocation)
 
+# A mistyped switch ("true", "yes") must not switch a control off.
+revocation_param_types := {
+	"allow_declared_none": ["C2", "boolean"],
+	"require_production_identity": ["C3", "boolean"],
+	"allow_shared_issuer": ["C3", "boolean"],
+	"shared_issuer_min_approvers": ["C3", "number"],
+}
+
+deny contains reason(control, sprintf("policy parameter params.revocation.%s must be a %s, got %s", [k, want, type_name(revocation_params[k])])) if {
+	some k, [control, want] in revocation_param_types
+	type_name(revocation_params[k]) != want
+}
+
 checked contains "C2" if rv
 
 checked contains "C3" if rv

@@ -260,3 +260,11 @@ test_identity_unknown_warns if {
 	contains(m, "qa-vault")
 	count(rev_denies(inp, "C3")) == 0
 }
+
+test_mistyped_revocation_params_deny if {
+	some msg in rev_denies_with(rev_good, "C3", {"require_production_identity": "false"})
+	contains(msg, "params.revocation.require_production_identity must be a boolean, got string")
+	some msg2 in rev_denies_with(rev_good, "C3", {"shared_issuer_min_approvers": "2"})
+	contains(msg2, "shared_issuer_min_approvers must be a number")
+	count(rev_denies_with(rev_good, "C3", {})) == 0
+}
