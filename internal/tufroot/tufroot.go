@@ -122,7 +122,14 @@ func (c Client) TrustedRoot(ctx context.Context, repo Repository) ([]byte, error
 	opts := sgtuf.DefaultOptions()
 	opts.RepositoryBaseURL = url
 	opts.CachePath = c.CacheDir
-	opts.Root = newerCachedRoot(c.CacheDir, url, anchor, repo.Root)
+	// Online, TUF walks the root chain from the anchor every time, so a
+	// cache someone else could write (a CI cache restored from another
+	// branch) cannot choose the root. Offline there is no chain to walk,
+	// and the newest cached root stands in for it.
+	opts.Root = repo.Root
+	if c.Offline {
+		opts.Root = newerCachedRoot(c.CacheDir, url, anchor, repo.Root)
+	}
 	opts.Fetcher = f
 	opts.CacheValidity = sgtuf.NoCache
 	// Online, TUF refreshes every time so a revoked key is seen at once;

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	sgtuf "github.com/sigstore/sigstore-go/pkg/tuf"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/airlock-dev/airlock/internal/fault"
@@ -234,5 +235,36 @@ func TestConfigErrors(t *testing.T) {
 		if _, err := c.TrustedRoot(context.Background(), r); fault.KindOf(err) != fault.KindConfig {
 			t.Errorf("%s: expected a config error, got %v", name, err)
 		}
+	}
+}
+
+// A root.json planted in the cache (a CI cache restored from another
+// branch, another user's directory) must not choose what an online run
+// trusts: online, TUF walks the chain from the anchor every time.
+func TestOnlineIgnoresAPlantedCachedRoot(t *testing.T) {
+	ctx := context.Background()
+	evil := tuftest.New(t, rootV2)
+	evil.RotateTimestampKey(t) // root version 2, signed only by evil's keys
+	evilCache := t.TempDir()
+	if _, err := client(t, false, evilCache).TrustedRoot(ctx, tufroot.Repository{URL: evil.URL(), Root: evil.RootJSON()}); err != nil {
+		t.Fatal(err)
+	}
+	planted, err := os.ReadFile(filepath.Join(evilCache, sgtuf.URLToPath(evil.URL()), "root.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	repo := tuftest.New(t, rootV1)
+	cache := t.TempDir()
+	dir := filepath.Join(cache, sgtuf.URLToPath(repo.URL()))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "root.json"), planted, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := client(t, false, cache).TrustedRoot(ctx, tufroot.Repository{URL: repo.URL(), Root: repo.RootJSON()})
+	if err != nil || !bytes.Equal(got, rootV1) {
+		t.Fatalf("online with a planted root: expected %q, got %q (%v)", rootV1, got, err)
 	}
 }
