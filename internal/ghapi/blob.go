@@ -151,32 +151,24 @@ func (c *Client) fetchBlob(ctx context.Context, hc *http.Client, subject string,
 		return Attestation{Err: fmt.Errorf("%s: %w", what, err)}, nil
 	}
 	what += fmt.Sprintf(": bundle_url on host %q", host)
-	var lastErr error
-	for attempt := 1; ; attempt++ {
-		body, wait, bad, err := c.blobOnce(ctx, hc, u, what, attempt)
+	var body []byte
+	var bad error
+	err = c.retry(ctx, func(n int) (time.Duration, error) {
+		var wait time.Duration
+		var err error
+		body, wait, bad, err = c.blobOnce(ctx, hc, u, what, n)
 		if bad != nil {
-			return Attestation{Err: bad}, nil
+			return -1, nil
 		}
-		if err == nil {
-			return decodeBlob(what, body), nil
-		}
-		if wait < 0 {
-			return Attestation{}, err
-		}
-		lastErr = err
-		if attempt >= maxAttempts {
-			return Attestation{}, fault.Operationalf("%w (gave up after %d attempts)", lastErr, attempt)
-		}
-		if wait > c.maxWait {
-			return Attestation{}, fault.Operationalf("%w: retry requested after %s, more than the %s airlock waits", lastErr, wait, c.maxWait)
-		}
-		if dl, ok := ctx.Deadline(); ok && c.now().Add(wait).After(dl) {
-			return Attestation{}, fault.Operationalf("%w: retry requested after %s, past the deadline", lastErr, wait)
-		}
-		if err := c.sleep(ctx, wait); err != nil {
-			return Attestation{}, fault.Operationalf("%w: waiting to retry: %w", lastErr, err)
-		}
+		return wait, err
+	})
+	switch {
+	case bad != nil:
+		return Attestation{Err: bad}, nil
+	case err != nil:
+		return Attestation{}, err
 	}
+	return decodeBlob(what, body), nil
 }
 
 // blobOnce makes one request. bad is a fault of the record itself; wait < 0
