@@ -17,7 +17,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -194,7 +193,23 @@ type Collector struct {
 	Now func() time.Time
 }
 
-var rePullRef = regexp.MustCompile(`^refs/pull/([0-9]+)/(?:merge|head)$`)
+// PullRequestRef reads a pull request ref, refs/pull/N/merge or
+// refs/pull/N/head: its number and which of the two (ok false otherwise).
+func PullRequestRef(ref string) (number int, kind string, ok bool) {
+	rest, found := strings.CutPrefix(ref, "refs/pull/")
+	if !found {
+		return 0, "", false
+	}
+	n, kind, found := strings.Cut(rest, "/")
+	if !found || (kind != "merge" && kind != "head") || n == "" || strings.TrimLeft(n, "0123456789") != "" {
+		return 0, "", false
+	}
+	number, err := strconv.Atoi(n)
+	if err != nil || number <= 0 {
+		return 0, "", false
+	}
+	return number, kind, true
+}
 
 // membershipConcurrency bounds the team-membership calls in flight.
 const membershipConcurrency = 4
@@ -245,7 +260,7 @@ func (c *Collector) Collect(ctx context.Context, claims *identity.Claims, req Re
 		func(ctx context.Context) error {
 			var err error
 			env, err = c.GH.Environment(ctx, owner, repo, req.Environment)
-			if isNotFound(err) {
+			if ghapi.IsNotFound(err) {
 				return nil // recorded as environment-missing
 			}
 			return err
@@ -253,7 +268,7 @@ func (c *Collector) Collect(ctx context.Context, claims *identity.Claims, req Re
 		func(ctx context.Context) error {
 			var err error
 			custom, err = c.GH.CustomProtectionRules(ctx, owner, repo, req.Environment)
-			if isNotFound(err) {
+			if ghapi.IsNotFound(err) {
 				return nil // the environment is missing; checked below
 			}
 			return err
@@ -271,8 +286,8 @@ func (c *Collector) Collect(ctx context.Context, claims *identity.Claims, req Re
 			log, err = c.GH.RunApprovals(ctx, owner, repo, runID)
 			return notVisible(err, "actions: read")
 		})
-	} else if m := rePullRef.FindStringSubmatch(claims.Ref); m != nil {
-		prNumber, _ = strconv.Atoi(m[1])
+	} else if n, _, ok := PullRequestRef(claims.Ref); ok {
+		prNumber = n
 		calls = append(calls,
 			func(ctx context.Context) error {
 				var err error
@@ -409,7 +424,7 @@ func (c *Collector) memberships(ctx context.Context, rep *Report, candidates []A
 				states[i] = MemberPending
 			case err == nil:
 				return fault.Operationalf("membership of %s in %s: unexpected state %q", q.login, q.team, m.State)
-			case isNotFound(err):
+			case ghapi.IsNotFound(err):
 				states[i] = MemberNone
 			case errors.As(err, &fe):
 				states[i] = MemberUnknown
@@ -550,15 +565,10 @@ func orEmpty(s []string) []string {
 	return s
 }
 
-func isNotFound(err error) bool {
-	var nf *ghapi.NotFoundError
-	return errors.As(err, &nf)
-}
-
 // notVisible explains a 404 for something the verified token says exists:
 // the token cannot see it.
 func notVisible(err error, permission string) error {
-	if isNotFound(err) {
+	if ghapi.IsNotFound(err) {
 		return fault.Operationalf("%w: it exists according to the verified token, so the github-token cannot read it (needs %s)", err, permission)
 	}
 	return err

@@ -81,7 +81,7 @@ var (
 	reTeam = sync.OnceValue(func() *regexp.Regexp {
 		return regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9]|-[A-Za-z0-9]){0,38}/[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$`)
 	})
-	reCount = regexp.MustCompile(`^([0-9]+)\s+(?:of|from)(?:\s+(.*))?$`)
+	reCount = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([0-9]+)\s+(?:of|from)(?:\s+(.*))?$`) })
 )
 
 // IsTeam reports whether an approvers member names a team ("org/team").
@@ -134,7 +134,7 @@ func ParseApprovers(s string) ([]Group, error) {
 			continue
 		}
 		g := Group{Min: 1}
-		if m := reCount.FindStringSubmatch(line); m != nil {
+		if m := reCount().FindStringSubmatch(line); m != nil {
 			k, err := strconv.Atoi(m[1])
 			if err != nil {
 				return nil, fmt.Errorf("approvers line %d: count %q: %w", n+1, m[1], err)

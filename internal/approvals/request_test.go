@@ -112,3 +112,27 @@ func TestAssign(t *testing.T) {
 		})
 	}
 }
+
+func TestPullRequestRef(t *testing.T) {
+	for _, tc := range []struct {
+		ref  string
+		n    int
+		kind string
+		ok   bool
+	}{
+		{"refs/pull/9/merge", 9, "merge", true},
+		{"refs/pull/12/head", 12, "head", true},
+		{"refs/pull/0/merge", 0, "", false},
+		{"refs/pull/-1/merge", 0, "", false},
+		{"refs/pull/9/other", 0, "", false},
+		{"refs/pull/9/merge/x", 0, "", false},
+		{"refs/pull//merge", 0, "", false},
+		{"refs/heads/main", 0, "", false},
+		{"refs/pull/99999999999999999999/merge", 0, "", false},
+	} {
+		n, kind, ok := PullRequestRef(tc.ref)
+		if n != tc.n || kind != tc.kind || ok != tc.ok {
+			t.Errorf("PullRequestRef(%q) = %d, %q, %v; expected %d, %q, %v", tc.ref, n, kind, ok, tc.n, tc.kind, tc.ok)
+		}
+	}
+}

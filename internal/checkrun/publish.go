@@ -72,11 +72,10 @@ func Publish(ctx context.Context, gh *ghapi.Client, t Target, b *Body) (*Publish
 		}
 		if ok {
 			run, err = write(ctx, gh, t, b, existing.ID, missing)
-			var nf *ghapi.NotFoundError
 			switch {
 			case err == nil:
 				updated = true
-			case isForbidden(err) || errors.As(err, &nf):
+			case isForbidden(err) || ghapi.IsNotFound(err):
 				// Another app's run of the same name, or gone: ours is new.
 				run = nil
 			default:
@@ -107,8 +106,7 @@ func lacking(ctx context.Context, gh *ghapi.Client, t Target, run *ghapi.CheckRu
 		return want, true, nil
 	}
 	have, err := gh.CheckRunAnnotations(ctx, t.Owner, t.Repo, run.ID)
-	var nf *ghapi.NotFoundError
-	if isForbidden(err) || errors.As(err, &nf) {
+	if isForbidden(err) || ghapi.IsNotFound(err) {
 		return nil, false, nil
 	}
 	if err != nil {

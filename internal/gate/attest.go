@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/airlock-dev/airlock/internal/attest"
@@ -402,14 +403,14 @@ func newSigner(ctx context.Context, cfg Config, ac AttestConfig, deps AttestDeps
 	}
 }
 
-var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+var unsafeName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^A-Za-z0-9._-]+`) })
 
 // assetName is unique per run attempt and environment, and carries no
 // verdict: a re-run of the same attempt replaces its own asset whatever it
 // decided.
 func assetName(c *identity.Claims, env string) string {
 	name := fmt.Sprintf("airlock-decision-%s-%s-%s", env, c.RunID, c.RunAttempt)
-	return unsafeName.ReplaceAllString(name, "_") + ".sigstore.json"
+	return unsafeName().ReplaceAllString(name, "_") + ".sigstore.json"
 }
 
 func subjectsFor(ac AttestConfig, c *identity.Claims, assets []ghapi.Asset) ([]attest.Subject, error) {

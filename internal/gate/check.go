@@ -90,8 +90,8 @@ type SourceProblem struct {
 }
 
 var (
-	rePullRefParts = regexp.MustCompile(`^refs/pull/([0-9]+)/(merge|head)$`)
-	reErrLine      = regexp.MustCompile(`\(line ([0-9]+)\)`)
+	// Compiled on first use, not at every process start.
+	reErrLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\(line ([0-9]+)\)`) })
 )
 
 // Validate rejects a check configuration that cannot work.
@@ -167,13 +167,9 @@ func Check(ctx context.Context, cfg CheckConfig, deps Deps) (*CheckResult, error
 		}
 		return nil, err
 	}
-	m := rePullRefParts.FindStringSubmatch(claims.Ref)
-	if (claims.EventName != "pull_request" && claims.EventName != "pull_request_review") || m == nil {
+	number, refKind, isPR := approvals.PullRequestRef(claims.Ref)
+	if (claims.EventName != "pull_request" && claims.EventName != "pull_request_review") || !isPR {
 		return nil, fault.Usagef("airlock check runs on pull_request and pull_request_review events: the verified token says event %q, ref %q", claims.EventName, claims.Ref)
-	}
-	number, err := strconv.Atoi(m[1])
-	if err != nil || number <= 0 {
-		return nil, fault.Usagef("verified ref %q: not a pull request number", claims.Ref)
 	}
 	owner, name, ok := strings.Cut(claims.Repository, "/")
 	if !ok || owner == "" || name == "" {
@@ -202,7 +198,7 @@ func Check(ctx context.Context, cfg CheckConfig, deps Deps) (*CheckResult, error
 			return err
 		},
 	}
-	if m[2] == "merge" {
+	if refKind == "merge" {
 		calls = append(calls, func(ctx context.Context) error {
 			var err error
 			parent, err = client.GitCommit(ctx, owner, name, claims.SHA)
@@ -392,12 +388,11 @@ func checkAgent(ctx context.Context, cfg CheckConfig, client *ghapi.Client, owne
 		atBase := i == 2
 		fns[i] = func(ctx context.Context) error {
 			b, err := client.File(ctx, owner, name, rd.path, rd.sha)
-			var nf *ghapi.NotFoundError
 			switch {
-			case errors.As(err, &nf) && atBase:
+			case ghapi.IsNotFound(err) && atBase:
 				baseState = "absent"
 				return nil
-			case errors.As(err, &nf):
+			case ghapi.IsNotFound(err):
 				problem(SourceProblem{Path: rd.path, Message: fmt.Sprintf("%s: %s is not in the pull request's head commit %s", rd.input, rd.path, rd.sha)})
 				return nil
 			case err != nil:
@@ -450,8 +445,7 @@ func checkAgent(ctx context.Context, cfg CheckConfig, client *ghapi.Client, owne
 func readCredentials(ctx context.Context, cfg CheckConfig, client *ghapi.Client, owner, name, head, base string, problem func(SourceProblem)) (*revocation.Declaration, error) {
 	p := cfg.QACredentialsPath
 	b, err := client.File(ctx, owner, name, p, head)
-	var nf *ghapi.NotFoundError
-	if errors.As(err, &nf) {
+	if ghapi.IsNotFound(err) {
 		problem(SourceProblem{Path: p, Message: fmt.Sprintf("qa-credentials: %s is not in the pull request's head commit %s", p, head)})
 		return nil, nil
 	}
@@ -461,7 +455,7 @@ func readCredentials(ctx context.Context, cfg CheckConfig, client *ghapi.Client,
 	d, err := revocation.ParseCredentials(p, b)
 	if err != nil {
 		line := 0
-		if m := reErrLine.FindStringSubmatch(err.Error()); m != nil {
+		if m := reErrLine().FindStringSubmatch(err.Error()); m != nil {
 			line, _ = strconv.Atoi(m[1])
 		}
 		problem(SourceProblem{Path: p, Line: line, Message: err.Error()})

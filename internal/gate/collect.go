@@ -2,7 +2,6 @@ package gate
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -129,8 +128,7 @@ func agentEvidence(ctx context.Context, cfg Config, client *ghapi.Client, owner,
 	for i, in := range inputs {
 		fns[i] = func(ctx context.Context) error {
 			b, err := client.File(ctx, owner, name, in.path, sha)
-			var nf *ghapi.NotFoundError
-			if errors.As(err, &nf) {
+			if ghapi.IsNotFound(err) {
 				return fault.Configf("%s: %s is not in %s/%s at the verified commit %s", in.input, in.path, owner, name, sha)
 			}
 			if err != nil {
