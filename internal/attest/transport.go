@@ -129,10 +129,15 @@ var _ http.RoundTripper = (*serviceTransport)(nil)
 func (t *serviceTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	var body []byte
 	if req.Body != nil {
-		b, err := io.ReadAll(io.LimitReader(req.Body, 16<<20))
+		const maxRequest = 16 << 20
+		b, err := io.ReadAll(io.LimitReader(req.Body, maxRequest+1))
 		req.Body.Close()
 		if err != nil {
 			return nil, fmt.Errorf("%s: read request body: %w", t.service, err)
+		}
+		if len(b) > maxRequest {
+			// Sending the first 16 MiB would be another request.
+			return nil, fmt.Errorf("%s: request body exceeds %d bytes", t.service, maxRequest)
 		}
 		body = b
 	}

@@ -85,7 +85,8 @@ type Client struct {
 	// Offline uses only the cache and never the network: a cache that
 	// holds no valid metadata is a configuration error, not a fetch.
 	Offline bool
-	// Retries bounds attempts per file on transient failures (0: 3).
+	// Retries bounds attempts per file on transient failures (0 or more
+	// than 3: 3).
 	Retries int
 }
 
@@ -116,7 +117,7 @@ func (c Client) TrustedRoot(ctx context.Context, repo Repository) ([]byte, error
 		return nil, fault.Configf("tuf %s: no HTTP client", url)
 	}
 	f := &httpFetcher{ctx: ctx, client: c.HTTPClient, offline: c.Offline, retries: c.Retries}
-	if f.retries <= 0 {
+	if f.retries <= 0 || f.retries > 3 {
 		f.retries = 3
 	}
 	opts := sgtuf.DefaultOptions()
