@@ -64,6 +64,8 @@ agent_deny contains reason("C10", sprintf("the production identity's %s %q was u
 	v == object.get(former, f, "")
 }
 
-agent_deny contains reason("C11", sprintf("downstream agent %q still runs on a QA identity (%s equal to QA agent %s): hand-offs from a production agent need production identities", [d.name, concat(", ", d.fields), concat(", ", d.qa_agents)])) if {
+# Every key is read with a default: a missing one must not leave the
+# message, and with it the deny, undefined.
+agent_deny contains reason("C11", sprintf("downstream agent %q still runs on a QA identity (%s equal to QA agent %s): hand-offs from a production agent need production identities", [object.get(d, "name", "?"), concat(", ", object.get(d, "fields", [])), concat(", ", object.get(d, "qa_agents", []))])) if {
 	some d in input.agent.downstream_on_qa
 }

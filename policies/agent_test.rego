@@ -367,6 +367,11 @@ test_downstream_on_qa_denied if {
 	has(denies(inp, "C11"), [`downstream agent "billing-agent" still runs on a QA identity`, "client_id"])
 }
 
+test_downstream_on_qa_missing_keys_still_denied if {
+	inp := with_agent({"downstream_on_qa": [{"name": "billing-agent"}]})
+	has(denies(inp, "C11"), [`downstream agent "billing-agent" still runs on a QA identity`])
+}
+
 test_downstream_on_production_identities_pass if {
 	count(denies(agent_input, "C11")) == 0
 }

@@ -74,6 +74,6 @@ deny contains reason("C1", sprintf("repository id %q does not match the expected
 	object.get(token_claims, "repository_id", "") != input.request.repository_id
 }
 
-deny contains reason("C1", sprintf("%s says %q but the verified token says %s=%q", [m.variable, m.hint, m.claim, m.verified])) if {
+deny contains reason("C1", sprintf("%s says %q but the verified token says %s=%q", [object.get(m, "variable", "?"), object.get(m, "hint", "?"), object.get(m, "claim", "?"), object.get(m, "verified", "?")])) if {
 	some m in object.get(token_identity, "hint_mismatches", [])
 }

@@ -113,6 +113,12 @@ test_hint_mismatch_denied if {
 	contains(m, "GITHUB_REPOSITORY")
 }
 
+test_hint_mismatch_missing_keys_still_denied if {
+	inp := json.patch(good, [{"op": "replace", "path": "/identity/hint_mismatches", "value": [{"variable": "GITHUB_REPOSITORY"}]}])
+	some m in c1_denies(inp)
+	contains(m, "GITHUB_REPOSITORY says")
+}
+
 test_decision_document_shape if {
 	d := airlock.decision with input as good
 	is_boolean(d.allow)
