@@ -53,7 +53,7 @@ $(COSIGN):
 	scripts/tool.sh cosign >/dev/null
 
 lint: $(ACTIONLINT)
-	$(ACTIONLINT) -shellcheck= .github/workflows/*.yml docs/examples/*.yml
+	$(ACTIONLINT) -shellcheck= .github/workflows/*.yml docs/examples/*.yml testdata/workflows/*.yml
 
 unit: tools
 	$(GO) test -race -count=1 ./...

@@ -22,9 +22,9 @@ const defaultSigningKeyEnv = "AIRLOCK_SIGNING_KEY"
 // attestConfig reads the attestation inputs. An empty `signer` (the CLI run
 // outside the action, where action.yml's default `sigstore` is not applied)
 // means no attestation; the outputs then say so.
-func attestConfig(r *actionio.Runner, getenv func(string) string, engine *policy.Engine, outDir string) (gate.AttestConfig, error) {
+func attestConfig(r *actionio.Runner, getenv func(string) string, engine *policy.Engine, ws string) (gate.AttestConfig, error) {
 	ac := gate.AttestConfig{
-		Signer:     orDefault(r.Input("signer"), gate.SignerNone),
+		Signer:     r.Input("signer"),
 		Subjects:   listInput(r.Input("subjects")),
 		ReleaseTag: strings.TrimPrefix(r.Input("release-tag"), "refs/tags/"),
 		Services: attest.Services{
@@ -34,9 +34,15 @@ func attestConfig(r *actionio.Runner, getenv func(string) string, engine *policy
 		ServerURL: orDefault(getenv("GITHUB_SERVER_URL"), "https://github.com"),
 		Version:   Version,
 	}
-	if ac.Signer == gate.SignerNone {
+	switch ac.Signer {
+	case "":
+		// The runner always passes action.yml's default (sigstore); the
+		// code has none of its own, so a run without it is not guessed at.
+		return ac, fault.Configf("input signer: not set: expected sigstore, key or none")
+	case gate.SignerNone:
 		return ac, nil
 	}
+	ac.TTL = gate.DefaultDecisionTTL
 	var err error
 	if ac.AttestDeny, err = boolInput(r, "attest-deny", false); err != nil {
 		return ac, err
@@ -55,7 +61,7 @@ func attestConfig(r *actionio.Runner, getenv func(string) string, engine *policy
 	}
 	ac.MaxTTL = max
 	if p := r.Input("trusted-root"); p != "" {
-		b, err := os.ReadFile(p)
+		b, err := os.ReadFile(inWorkspace(getenv, p))
 		if err != nil {
 			return ac, fault.Configf("input trusted-root: %w", err)
 		}
@@ -63,7 +69,7 @@ func attestConfig(r *actionio.Runner, getenv func(string) string, engine *policy
 	}
 	ac.TUF.URL = r.Input("tuf-url")
 	if p := r.Input("tuf-root"); p != "" {
-		b, err := os.ReadFile(p)
+		b, err := os.ReadFile(inWorkspace(getenv, p))
 		if err != nil {
 			return ac, fault.Configf("input tuf-root: %w", err)
 		}
@@ -83,9 +89,9 @@ func attestConfig(r *actionio.Runner, getenv func(string) string, engine *policy
 		r.Mask(key)
 		ac.KeyPEM = []byte(key)
 	}
-	dir, err := os.MkdirTemp(outDir, "airlock-attest-")
+	dir, err := newRunDir(ws, "attest-")
 	if err != nil {
-		return ac, fault.Operationalf("create attestation directory in %s: %w", outDir, err)
+		return ac, err
 	}
 	ac.OutDir = dir
 	return ac, ac.Validate()
@@ -116,7 +122,7 @@ func maxDecisionTTL(engine *policy.Engine) (time.Duration, error) {
 // runAttest signs and publishes the decision. It returns the outputs to set
 // even on failure, so a workflow sees what was written, and the step
 // summary's attestation section (empty when nothing was to be signed).
-func runAttest(ctx context.Context, runner *actionio.Runner, cfg gate.Config, ac gate.AttestConfig, res *gate.Result) ([]actionio.Output, string, error) {
+func runAttest(ctx context.Context, runner *actionio.Runner, cfg gate.Config, ac gate.AttestConfig, res *gate.Result, ws string) ([]actionio.Output, string, error) {
 	if ac.Signer == gate.SignerNone {
 		return nil, "", nil
 	}
@@ -126,7 +132,7 @@ func runAttest(ctx context.Context, runner *actionio.Runner, cfg gate.Config, ac
 	}
 	out := []actionio.Output{
 		{Name: "attested", Value: strconv.FormatBool(att.Skipped == "")},
-		{Name: "bundle-path", Value: att.BundlePath},
+		{Name: "bundle-path", Value: workspaceRel(ws, att.BundlePath)},
 		{Name: "attestation-id", Value: idString(att.AttestationID)},
 		{Name: "attestation-url", Value: att.AttestationURL},
 	}

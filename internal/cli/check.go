@@ -107,7 +107,7 @@ func checkMain(ctx context.Context, runner *actionio.Runner, getenv func(string)
 	if err != nil {
 		return err
 	}
-	engine, err := loadPolicy(ctx, runner.Input("policy"))
+	engine, err := loadPolicy(ctx, inWorkspace(getenv, runner.Input("policy")))
 	if err != nil {
 		return err
 	}
@@ -176,9 +176,9 @@ func emitCheck(runner *actionio.Runner, res *gate.CheckResult, body *checkrun.Bo
 		}
 	}
 	if res.Promotion {
-		dir, err := os.MkdirTemp(outDir, "airlock-")
+		dir, err := newRunDir(outDir, "check-")
 		if err != nil {
-			return fault.Operationalf("create output directory in %s: %w", outDir, err)
+			return err
 		}
 		evidencePath, decisionPath := filepath.Join(dir, "evidence.json"), filepath.Join(dir, "decision.json")
 		if err := writeJSON(evidencePath, res.Evidence); err != nil {
@@ -194,8 +194,8 @@ func emitCheck(runner *actionio.Runner, res *gate.CheckResult, body *checkrun.Bo
 		outs = append(outs,
 			actionio.Output{Name: "decision", Value: res.Decision.Verdict()},
 			actionio.Output{Name: "reasons", Value: string(reasons)},
-			actionio.Output{Name: "evidence-path", Value: evidencePath},
-			actionio.Output{Name: "decision-path", Value: decisionPath},
+			actionio.Output{Name: "evidence-path", Value: workspaceRel(outDir, evidencePath)},
+			actionio.Output{Name: "decision-path", Value: workspaceRel(outDir, decisionPath)},
 			actionio.Output{Name: "policy-digest", Value: res.Decision.PolicyDigest},
 		)
 	}

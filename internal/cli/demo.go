@@ -214,6 +214,7 @@ func runDemoScenario(ctx context.Context, sim *githubsim.Server, root string, n 
 		"GITHUB_OUTPUT":                  filepath.Join(dir, "github_output"),
 		"GITHUB_STEP_SUMMARY":            filepath.Join(dir, "step_summary.md"),
 		"RUNNER_TEMP":                    filepath.Join(dir, "tmp"),
+		"GITHUB_WORKSPACE":               dir,
 		"GITHUB_REPOSITORY":              fmt.Sprint(claims["repository"]),
 		"GITHUB_SHA":                     fmt.Sprint(claims["sha"]),
 		"GITHUB_REF":                     fmt.Sprint(claims["ref"]),
@@ -225,6 +226,7 @@ func runDemoScenario(ctx context.Context, sim *githubsim.Server, root string, n 
 		"INPUT_QA-CREDENTIALS":           "- name: qa-deploy-token\n  kind: github-token\n  token-env: QA_DEPLOY_TOKEN\n  api-url: " + sim.APIURL() + "\n",
 		"INPUT_PRODUCTION-IDENTITY":      "issuer: https://idp.example.com\nsubject: agent:support-agent:prod\nclient-id: support-agent-prod",
 		"INPUT_APPROVERS":                demoApprovers,
+		"INPUT_SIGNER":                   "none",
 	}
 	for k, v := range sc.inputs {
 		env["INPUT_"+strings.ToUpper(k)] = v

@@ -37,7 +37,7 @@ func gateConfig(r *actionio.Runner, getenv func(string) string) (gate.Config, ti
 		RepositoryID:       r.Input("repository-id"),
 		QAManifest:         r.Input("qa-manifest"),
 		ProductionManifest: r.Input("production-manifest"),
-		Promotion:          r.Input("promotion"),
+		Promotion:          orDefault(r.Input("promotion"), "promote"),
 		Audience:           orDefault(r.Input("audience"), defaultAudience),
 		Issuer:             orDefault(r.Input("oidc-issuer"), gate.DefaultIssuer),
 		TokenRequestURL:    getenv("ACTIONS_ID_TOKEN_REQUEST_URL"),
@@ -80,12 +80,16 @@ func gateConfig(r *actionio.Runner, getenv func(string) string) (gate.Config, ti
 			return cfg, 0, "", fault.Configf("input timeout: %q is not a duration between 0 and 30m", t)
 		}
 	}
-	for _, v := range []string{"GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "RUNNER_TEMP"} {
+	for _, v := range []string{"GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"} {
 		if getenv(v) == "" {
 			return cfg, 0, "", fault.Usagef("%s is not set: `airlock gate` runs as a GitHub Actions step (see `airlock demo` to try it locally)", v)
 		}
 	}
-	return cfg, timeout, getenv("RUNNER_TEMP"), cfg.Validate()
+	ws, err := workspaceDir(getenv)
+	if err != nil {
+		return cfg, 0, "", err
+	}
+	return cfg, timeout, ws, cfg.Validate()
 }
 
 // approvalsInputs reads what C4 asks of the approval record.
@@ -121,26 +125,44 @@ func runGate(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	runner := actionio.New(getenv, stdio.Out)
-	switch mode := runner.Input("mode"); mode {
-	case "", "gate":
-	case "check": // the action's `mode: check`
-		return runCheck(ctx, nil, getenv, stdio)
-	default:
-		return fault.Usagef("input mode: %q: expected gate or check", mode)
+	mode, err := actionMode(runner)
+	if err != nil {
+		return err
 	}
-	err := gateMain(ctx, runner, getenv, stdio)
+	if mode == modeCheck { // the action's `mode: check`
+		return runCheck(ctx, nil, getenv, stdio)
+	}
+	err = gateMain(ctx, runner, getenv, stdio)
 	if err != nil && exitCode(err) != ExitDeny {
 		runner.Error("airlock could not decide", err.Error())
 	}
 	return err
 }
 
+const (
+	modeGate  = "gate"
+	modeCheck = "check"
+)
+
+// actionMode reads the mode input: the action's one entry point (`gate`)
+// serves both the deployment gate and the pull-request check.
+func actionMode(r *actionio.Runner) (string, error) {
+	switch mode := r.Input("mode"); mode {
+	case "", modeGate:
+		return modeGate, nil
+	case modeCheck:
+		return modeCheck, nil
+	default:
+		return "", fault.Usagef("input mode: %q: expected gate or check", mode)
+	}
+}
+
 func gateMain(ctx context.Context, runner *actionio.Runner, getenv func(string) string, stdio Stdio) error {
-	cfg, timeout, outDir, err := gateConfig(runner, getenv)
+	cfg, timeout, ws, err := gateConfig(runner, getenv)
 	if err != nil {
 		return err
 	}
-	engine, err := loadPolicy(ctx, runner.Input("policy"))
+	engine, err := loadPolicy(ctx, inWorkspace(getenv, runner.Input("policy")))
 	if err != nil {
 		return err
 	}
@@ -155,12 +177,12 @@ func gateMain(ctx context.Context, runner *actionio.Runner, getenv func(string) 
 	if err != nil {
 		return err
 	}
-	ac, err := attestConfig(runner, getenv, engine, outDir) // attest.go
+	ac, err := attestConfig(runner, getenv, engine, ws) // attest.go
 	if err != nil {
 		return err
 	}
-	attestOutputs, attestSummary, attestErr := runAttest(ctx, runner, cfg, ac, res)
-	if err := emit(runner, res, outDir, stdio, attestSummary, attestOutputs...); err != nil && attestErr == nil {
+	attestOutputs, attestSummary, attestErr := runAttest(ctx, runner, cfg, ac, res, ws)
+	if err := emit(runner, res, ws, stdio, attestSummary, attestOutputs...); err != nil && attestErr == nil {
 		return err
 	}
 	return attestErr // "decision made but not attested" is never exit 0 (nor 1)
@@ -168,10 +190,10 @@ func gateMain(ctx context.Context, runner *actionio.Runner, getenv func(string) 
 
 // emit writes the decision everywhere a workflow or a person reads it, then
 // returns the deny (if any) so the exit code follows the decision.
-func emit(runner *actionio.Runner, res *gate.Result, outDir string, stdio Stdio, attestSummary string, extra ...actionio.Output) error {
-	dir, err := os.MkdirTemp(outDir, "airlock-")
+func emit(runner *actionio.Runner, res *gate.Result, ws string, stdio Stdio, attestSummary string, extra ...actionio.Output) error {
+	dir, err := newRunDir(ws, "gate-")
 	if err != nil {
-		return fault.Operationalf("create output directory in %s: %w", outDir, err)
+		return err
 	}
 	evidencePath := filepath.Join(dir, "evidence.json")
 	decisionPath := filepath.Join(dir, "decision.json")
@@ -188,8 +210,8 @@ func emit(runner *actionio.Runner, res *gate.Result, outDir string, stdio Stdio,
 	if err := runner.SetOutputs(append([]actionio.Output{
 		{Name: "decision", Value: res.Decision.Verdict()},
 		{Name: "reasons", Value: string(reasons)},
-		{Name: "evidence-path", Value: evidencePath},
-		{Name: "decision-path", Value: decisionPath},
+		{Name: "evidence-path", Value: workspaceRel(ws, evidencePath)},
+		{Name: "decision-path", Value: workspaceRel(ws, decisionPath)},
 		{Name: "policy-digest", Value: res.Decision.PolicyDigest},
 	}, extra...)...); err != nil {
 		return err
@@ -222,7 +244,9 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return fault.Operationalf("encode %s: %w", filepath.Base(path), err)
 	}
-	if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
+	// World-readable: no document airlock writes holds a secret, and a later
+	// step runs as the runner's user, not as the container's root.
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
 		return fault.Operationalf("write %s: %w", path, err)
 	}
 	return nil
@@ -269,10 +293,7 @@ func qaCredentials(r *actionio.Runner, getenv func(string) string) (*revocation.
 	name, data := "qa-credentials", []byte(v)
 	if credentialsFileInput(v) {
 		p := v
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(getenv("GITHUB_WORKSPACE"), p)
-		}
-		b, err := os.ReadFile(p)
+		b, err := os.ReadFile(inWorkspace(getenv, p))
 		if err != nil {
 			return nil, fault.Configf("input qa-credentials: %w", err)
 		}

@@ -43,8 +43,10 @@ func newRun(t testing.TB) *gateRun {
 	sim.Seed("acme", "support-agent")
 	claims := githubsim.DefaultRunClaims("acme", "support-agent")
 	dir := t.TempDir()
-	if err := os.Mkdir(filepath.Join(dir, "tmp"), 0o700); err != nil {
-		t.Fatal(err)
+	for _, d := range []string{"tmp", "workspace"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
 	}
 	r := &gateRun{t: t, sim: sim, dir: dir, claims: claims, env: map[string]string{
 		"GITHUB_ACTIONS":                 "true",
@@ -54,12 +56,14 @@ func newRun(t testing.TB) *gateRun {
 		"GITHUB_OUTPUT":                  filepath.Join(dir, "output"),
 		"GITHUB_STEP_SUMMARY":            filepath.Join(dir, "summary.md"),
 		"RUNNER_TEMP":                    filepath.Join(dir, "tmp"),
+		"GITHUB_WORKSPACE":               filepath.Join(dir, "workspace"),
 		"GITHUB_REPOSITORY":              "acme/support-agent",
 		"INPUT_OIDC-ISSUER":              sim.IssuerURL(),
 		"INPUT_GITHUB-TOKEN":             sim.JobToken(),
 		"INPUT_QA-CREDENTIALS":           "none",
 		"INPUT_PRODUCTION-IDENTITY":      "issuer: https://idp.example.com\nsubject: agent:support-agent:prod\nclient-id: support-agent-prod",
 		"INPUT_APPROVERS":                githubsim.DefaultApprover,
+		"INPUT_SIGNER":                   "none",
 	}}
 	return r
 }
@@ -67,7 +71,8 @@ func newRun(t testing.TB) *gateRun {
 type outcome struct {
 	code           int
 	stdout, stderr string
-	outputs        map[string]string
+	outputs        map[string]string // path outputs resolved against the workspace
+	rawOutputs     map[string]string // as written to GITHUB_OUTPUT
 	summary        string
 	evidence       map[string]any
 	evidenceRaw    string
@@ -89,9 +94,20 @@ func (r *gateRun) main(args ...string) outcome {
 	o := outcome{code: code, stdout: stdout.String(), stderr: stderr.String(), outputs: map[string]string{}}
 	if b, err := os.ReadFile(r.env["GITHUB_OUTPUT"]); err == nil {
 		o.outputs = parseOutputFile(r.t, string(b))
+		o.rawOutputs = maps.Clone(o.outputs)
 	}
 	if b, err := os.ReadFile(r.env["GITHUB_STEP_SUMMARY"]); err == nil {
 		o.summary = string(b)
+	}
+	// A path output is relative to the workspace, where a later step (on
+	// the host, outside the container) opens it; tests read it from there.
+	for _, k := range []string{"evidence-path", "decision-path", "bundle-path"} {
+		if v := o.outputs[k]; v != "" {
+			if filepath.IsAbs(v) || !filepath.IsLocal(v) {
+				r.t.Fatalf("output %s = %q: not a path inside the workspace", k, v)
+			}
+			o.outputs[k] = filepath.Join(r.env["GITHUB_WORKSPACE"], v)
+		}
 	}
 	if p := o.outputs["evidence-path"]; p != "" {
 		b, err := os.ReadFile(p)
@@ -329,7 +345,7 @@ func TestGateOperationalFaults(t *testing.T) {
 }
 
 var (
-	reTmp    = regexp.MustCompile(`airlock-[0-9]+`)
+	reTmp    = regexp.MustCompile(`(airlock|gate|check|attest)-[0-9]+`)
 	reDigest = regexp.MustCompile(`sha256:[0-9a-f]{64}`)
 	reURL    = regexp.MustCompile(`http://127\.0\.0\.1:[0-9]+`)
 )
@@ -340,11 +356,11 @@ func golden(t *testing.T, name string, r *gateRun, o outcome) {
 	t.Helper()
 	norm := func(s string) string {
 		s = strings.ReplaceAll(s, r.dir, "<RUNNER>")
-		s = reTmp.ReplaceAllString(s, "airlock-<N>")
+		s = reTmp.ReplaceAllString(s, "$1-<N>")
 		s = reDigest.ReplaceAllString(s, "sha256:<DIGEST>")
 		return reURL.ReplaceAllString(s, "http://<SIM>")
 	}
-	outs, _ := json.MarshalIndent(o.outputs, "", "  ")
+	outs, _ := json.MarshalIndent(o.rawOutputs, "", "  ")
 	for file, got := range map[string]string{
 		name + ".summary.md":   norm(o.summary),
 		name + ".outputs.json": norm(string(outs)) + "\n",
