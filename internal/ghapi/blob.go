@@ -176,7 +176,7 @@ func (c *Client) blobOnce(ctx context.Context, hc *http.Client, u *url.URL, what
 		case s == http.StatusForbidden || s == http.StatusUnauthorized:
 			return nil, httpx.Final, nil, fault.Operational(errors.New(base + ": blob storage refused the pre-signed URL (it expires within hours: run again for a fresh one)"))
 		default:
-			return nil, httpx.ForStatus(true, resp, c.now()), nil, fault.Operational(errors.New(base))
+			return nil, httpx.ForStatus(true, resp.StatusCode, resp.Header, c.now()), nil, fault.Operational(errors.New(base))
 		}
 	}
 	defer resp.Body.Close()

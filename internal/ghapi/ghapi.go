@@ -333,7 +333,7 @@ func (c *Client) classify(resp *http.Response, body []byte, o op) (httpx.Wait, e
 		}
 		return httpx.Final, fault.Operational(&ForbiddenError{Permission: o.permission, msg: msg})
 	default:
-		return httpx.ForStatus(o.idempotent(), resp, c.now()), fault.Operational(errors.New(base))
+		return httpx.ForStatus(o.idempotent(), resp.StatusCode, resp.Header, c.now()), fault.Operational(errors.New(base))
 	}
 }
 

@@ -127,8 +127,8 @@ func ForError(ctx context.Context, idempotent bool, err error) Wait {
 // A non-idempotent request is retried only after a 429: a server rate
 // limits before it acts, while a 5xx may come from a gateway after the
 // origin applied the request.
-func ForStatus(idempotent bool, resp *http.Response, now time.Time) Wait {
-	s := resp.StatusCode
+func ForStatus(idempotent bool, status int, h http.Header, now time.Time) Wait {
+	s := status
 	switch {
 	case s == http.StatusTooManyRequests:
 	case s >= 500 && s != http.StatusNotImplemented && idempotent:
@@ -137,7 +137,7 @@ func ForStatus(idempotent bool, resp *http.Response, now time.Time) Wait {
 	default:
 		return Final
 	}
-	if d, ok := RetryAfter(resp.Header, now); ok {
+	if d, ok := RetryAfter(h, now); ok {
 		return After(d)
 	}
 	return Backoff()
