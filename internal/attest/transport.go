@@ -107,14 +107,15 @@ func (t *serviceTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	var body []byte
 	if req.Body != nil {
 		const maxRequest = 16 << 20
-		b, err := io.ReadAll(io.LimitReader(req.Body, maxRequest+1))
+		b, err := httpx.ReadBody(req.Body, maxRequest)
 		req.Body.Close()
-		if err != nil {
-			return nil, fmt.Errorf("%s: read request body: %w", t.service, err)
-		}
-		if len(b) > maxRequest {
+		var tooLarge *httpx.TooLargeError
+		switch {
+		case errors.As(err, &tooLarge):
 			// Sending the first 16 MiB would be another request.
 			return nil, fmt.Errorf("%s: request body exceeds %d bytes", t.service, maxRequest)
+		case err != nil:
+			return nil, fmt.Errorf("%s: read request body: %w", t.service, err)
 		}
 		body = b
 	}
