@@ -160,14 +160,14 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	if v == "" {
 		return 0, false
 	}
-	if sec, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if sec < 0 || sec > int64(maxRetryAfter/time.Second) {
+	if strings.HasPrefix(v, "-") || strings.HasPrefix(v, "+") { // delay-seconds is 1*DIGIT
+		return 0, false
+	}
+	if sec, err := strconv.ParseInt(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		if err != nil || sec > int64(maxRetryAfter/time.Second) {
 			return 0, false
 		}
 		return time.Duration(sec) * time.Second, true
-	}
-	if strings.HasPrefix(v, "-") || strings.HasPrefix(v, "+") {
-		return 0, false
 	}
 	t, err := http.ParseTime(v)
 	if err != nil {
