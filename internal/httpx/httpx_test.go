@@ -226,14 +226,41 @@ func TestNoAnswer(t *testing.T) {
 		}
 		noSecret(t, err)
 	})
-	t.Run("connection refused, POST not retried", func(t *testing.T) {
+	t.Run("connection refused, POST retried: nothing was sent", func(t *testing.T) {
 		rec := &recorder{}
 		_, attempts, err := fetch(t.Context(), httpx.NewClient(httpx.Options{}), httpx.Retry{Sleep: rec.sleep}, "POST", refusedURL(t), false, 1<<10)
-		var g *httpx.GaveUpError
-		if !errors.As(err, &g) || attempts != 1 || !strings.Contains(err.Error(), "not retried") {
-			t.Fatalf("expected 1 attempt and a not-retried error, got %d, %v", attempts, err)
+		if err == nil || attempts != 3 || strings.Contains(err.Error(), "not retried") {
+			t.Fatalf("expected 3 attempts, got %d, %v", attempts, err)
 		}
 		noSecret(t, err)
+	})
+	t.Run("connection dropped after the POST, not retried", func(t *testing.T) {
+		srv, hits := server(t, func(w http.ResponseWriter, r *http.Request) {
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+		})
+		rec := &recorder{}
+		_, attempts, err := fetch(t.Context(), httpx.NewClient(httpx.Options{}), httpx.Retry{Sleep: rec.sleep}, "POST", srv.URL+"/?sig="+secret, false, 1<<10)
+		var g *httpx.GaveUpError
+		if !errors.As(err, &g) || attempts != 1 || hits.Load() != 1 || !strings.Contains(err.Error(), "not retried: the request may have taken effect") {
+			t.Fatalf("expected 1 attempt and a not-retried error, got %d (%d hits), %v", attempts, hits.Load(), err)
+		}
+		noSecret(t, err)
+	})
+	t.Run("connection dropped, GET retried", func(t *testing.T) {
+		srv, hits := server(t, func(w http.ResponseWriter, r *http.Request) {
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+		}, ok)
+		rec := &recorder{}
+		body, _, err := fetch(t.Context(), httpx.NewClient(httpx.Options{}), httpx.Retry{Sleep: rec.sleep}, "GET", srv.URL, true, 1<<10)
+		if err != nil || string(body) != "ok" || hits.Load() != 2 {
+			t.Fatalf("expected the GET retried into a success, got %q, %v (%d hits)", body, err, hits.Load())
+		}
 	})
 	t.Run("timeout", func(t *testing.T) {
 		release := make(chan struct{})

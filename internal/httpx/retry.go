@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -106,8 +107,9 @@ const notRetried = "not retried: the request may have taken effect"
 
 // ForError is the Wait for a request that got no answer (err from Do or
 // from reading the body). ctx ending is final. Otherwise an idempotent
-// request is retried; any other may have reached the server and been
-// applied, so it is not.
+// request is retried, and so is any request that never left this machine
+// (the connection was not made: refused, unresolvable); any other may have
+// reached the server and been applied, so it is not.
 func ForError(ctx context.Context, idempotent bool, err error) Wait {
 	switch {
 	case err == nil:
@@ -116,10 +118,17 @@ func ForError(ctx context.Context, idempotent bool, err error) Wait {
 		return Final
 	case errors.As(err, new(*TooLargeError)):
 		return Final
-	case !idempotent:
+	case !idempotent && !notSent(err):
 		return finalBecause(notRetried)
 	}
 	return Backoff()
+}
+
+// notSent reports whether err is a failure to connect, before any byte of
+// the request was written.
+func notSent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial" || errors.As(err, new(*net.DNSError))
 }
 
 // ForStatus is the Wait for an answer that is not a success. 429 and 5xx
