@@ -32,8 +32,9 @@ type Options struct {
 	ReadFile func(string) ([]byte, error)
 	// MaxBody caps every response body; 0 means DefaultMaxBody.
 	MaxBody int64
-	// Backoff is the delay before the first retry, doubled for the next;
-	// 0 means DefaultBackoff.
+	// Backoff is the delay before the first retry, doubled for the next
+	// and jittered to between half and all of it (httpx.Retry); 0 means
+	// DefaultBackoff.
 	Backoff time.Duration
 	// MaxRetryAfter caps how long a server's Retry-After is honoured; a
 	// longer request ends the retries. 0 means DefaultMaxRetryAfter.
