@@ -11,6 +11,8 @@ import (
 	rekorclient "github.com/sigstore/rekor/pkg/generated/client"
 	"github.com/sigstore/rekor/pkg/util"
 	"github.com/sigstore/sigstore-go/pkg/sign"
+
+	"github.com/airlock-dev/airlock/internal/httpx"
 )
 
 // newRekorClient builds Rekor's generated client over our transport, as
@@ -25,7 +27,9 @@ func newRekorClient(raw string, t http.RoundTripper) (sign.RekorClient, error) {
 	if path == "" || path == "/" {
 		path = rekorclient.DefaultBasePath
 	}
-	rt := httptransport.NewWithClient(u.Host, path, []string{u.Scheme}, &http.Client{Transport: t})
+	// t bounds each attempt and hands no redirect to the client.
+	hc := httpx.NewClient(httpx.Options{Transport: t, Timeout: -1, Redirects: httpx.NoRedirects})
+	rt := httptransport.NewWithClient(u.Host, path, []string{u.Scheme}, hc)
 	rt.Consumers["application/json"] = runtime.JSONConsumer()
 	rt.Consumers["application/x-pem-file"] = runtime.TextConsumer()
 	rt.Producers["application/json"] = runtime.JSONProducer()

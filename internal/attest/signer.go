@@ -24,6 +24,7 @@ import (
 
 	"github.com/airlock-dev/airlock/internal/endpoint"
 	"github.com/airlock-dev/airlock/internal/fault"
+	"github.com/airlock-dev/airlock/internal/httpx"
 )
 
 // Signed is a finished, not yet verified, Sigstore bundle.
@@ -163,7 +164,7 @@ func (s *KeylessSigner) Expectation() Expectation {
 func (s *KeylessSigner) transport(ctx context.Context, service string, pass ...int) *serviceTransport {
 	base := s.cfg.HTTPClient.Transport
 	if base == nil {
-		base = http.DefaultTransport
+		base = httpx.DefaultTransport()
 	}
 	t := &serviceTransport{ctx: ctx, service: service, base: base, retry: s.cfg.Retry, now: s.cfg.Now, redact: []string{s.cfg.IDToken}, pass: map[int]bool{}}
 	for _, p := range pass {
@@ -355,7 +356,7 @@ func (s *KeySigner) Sign(ctx context.Context, statement []byte) (*Signed, error)
 	if s.cfg.TSAURL != "" {
 		t := &serviceTransport{ctx: ctx, service: ServiceTSA, base: s.cfg.HTTPClient.Transport, retry: s.cfg.Retry, now: s.cfg.Now}
 		if t.base == nil {
-			t.base = http.DefaultTransport
+			t.base = httpx.DefaultTransport()
 		}
 		tsa = sign.NewTimestampAuthority(&sign.TimestampAuthorityOptions{URL: s.cfg.TSAURL, Timeout: -1, Transport: t})
 	}

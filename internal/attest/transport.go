@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/airlock-dev/airlock/internal/httpx"
 )
 
 // Service names, as they appear in errors.
@@ -23,10 +23,7 @@ const (
 
 const (
 	maxServiceBody  = 1 << 20
-	maxAttempts     = 3
-	baseBackoff     = 250 * time.Millisecond
 	defaultAttempt  = 20 * time.Second
-	defaultMaxWait  = 30 * time.Second
 	maxServiceError = 200
 )
 
@@ -72,38 +69,18 @@ func (e *ServiceError) Error() string {
 // (no answer, timeouts, 429, 5xx), at most Attempts times, waiting for the
 // service's Retry-After when it sends one but never longer than MaxWait.
 type Retry struct {
-	Attempts   int           // default 3
+	Attempts   int           // default and most: httpx.MaxAttempts
 	PerAttempt time.Duration // default 20s
-	MaxWait    time.Duration // default 30s
+	MaxWait    time.Duration // default httpx.DefaultMaxWait
 	// Sleep waits between attempts; tests record instead of sleeping.
 	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 func (r Retry) withDefaults() Retry {
-	if r.Attempts <= 0 || r.Attempts > maxAttempts {
-		r.Attempts = maxAttempts
-	}
 	if r.PerAttempt <= 0 {
 		r.PerAttempt = defaultAttempt
 	}
-	if r.MaxWait <= 0 {
-		r.MaxWait = defaultMaxWait
-	}
-	if r.Sleep == nil {
-		r.Sleep = sleepCtx
-	}
 	return r
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // serviceTransport is the only way airlock talks to a signing service. The
@@ -130,42 +107,53 @@ func (t *serviceTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	var body []byte
 	if req.Body != nil {
 		const maxRequest = 16 << 20
-		b, err := io.ReadAll(io.LimitReader(req.Body, maxRequest+1))
+		b, err := httpx.ReadBody(req.Body, maxRequest)
 		req.Body.Close()
-		if err != nil {
-			return nil, fmt.Errorf("%s: read request body: %w", t.service, err)
-		}
-		if len(b) > maxRequest {
+		var tooLarge *httpx.TooLargeError
+		switch {
+		case errors.As(err, &tooLarge):
 			// Sending the first 16 MiB would be another request.
 			return nil, fmt.Errorf("%s: request body exceeds %d bytes", t.service, maxRequest)
+		case err != nil:
+			return nil, fmt.Errorf("%s: read request body: %w", t.service, err)
 		}
 		body = b
 	}
-	endpoint := redactedEndpoint(req.URL)
+	endpoint := httpx.Redact(req.URL)
+	// Every request the Sigstore clients make may be sent twice with the
+	// effect of once, so POSTs are retried like GETs: Fulcio issues another
+	// certificate for the same key (nothing reads the first), the TSA signs
+	// the same digest again, and Rekor answers a second identical entry
+	// with 409 and the first one (t.pass), which its client resolves.
+	loop := httpx.Retry{Attempts: t.retry.Attempts, MaxWait: t.retry.MaxWait, Sleep: t.retry.Sleep, Now: t.now}
+	var resp *http.Response
 	var last *ServiceError
-	for attempt := 1; ; attempt++ {
-		resp, wait, serr := t.once(req, body, endpoint, attempt)
-		if serr == nil {
-			return resp, nil
+	err := loop.Do(t.ctx, func(ctx context.Context, n int) (httpx.Wait, error) {
+		var wait httpx.Wait
+		resp, wait, last = t.once(req, body, endpoint)
+		if last == nil {
+			return httpx.Final, nil
 		}
-		serr.Attempts = attempt
-		last = serr
-		if wait < 0 || attempt >= t.retry.Attempts {
-			return nil, last
-		}
-		if wait > t.retry.MaxWait {
-			last.Message = strings.TrimSpace(last.Message + fmt.Sprintf(" (asked to retry after %s, more than the %s airlock waits)", wait, t.retry.MaxWait))
-			return nil, last
-		}
-		if err := t.retry.Sleep(t.ctx, wait); err != nil {
+		last.Attempts = n
+		return wait, last
+	})
+	if err == nil {
+		return resp, nil
+	}
+	var g *httpx.GaveUpError
+	if errors.As(err, &g) {
+		switch {
+		case g.TooLong:
+			last.Message = strings.TrimSpace(last.Message + " (" + g.Reason + ")")
+		case g.Interrupted:
 			last.Timeout = true
-			return nil, last
 		}
 	}
+	return nil, last
 }
 
-// once makes one attempt. wait < 0: final; otherwise retry after wait.
-func (t *serviceTransport) once(req *http.Request, body []byte, endpoint string, attempt int) (*http.Response, time.Duration, *ServiceError) {
+// once makes one attempt and says whether to try again.
+func (t *serviceTransport) once(req *http.Request, body []byte, endpoint string) (*http.Response, httpx.Wait, *ServiceError) {
 	ctx, cancel := context.WithTimeout(t.ctx, t.retry.PerAttempt)
 	defer cancel()
 	r := req.Clone(ctx)
@@ -176,63 +164,26 @@ func (t *serviceTransport) once(req *http.Request, body []byte, endpoint string,
 	}
 	resp, err := t.base.RoundTrip(r)
 	if err != nil {
-		se := &ServiceError{Service: t.service, Endpoint: endpoint, cause: t.clean(err)}
-		switch {
-		case t.ctx.Err() != nil:
-			se.Timeout = true
-			return nil, -1, se
-		case ctx.Err() != nil:
-			se.Timeout = true
-		}
-		return nil, backoff(attempt), se
+		se := &ServiceError{Service: t.service, Endpoint: endpoint, cause: t.clean(err), Timeout: ctx.Err() != nil}
+		return nil, httpx.ForError(t.ctx, true, err), se
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxServiceBody+1))
-	if err != nil {
+	data, err := httpx.ReadBody(resp.Body, maxServiceBody)
+	var tooLarge *httpx.TooLargeError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, httpx.Final, &ServiceError{Service: t.service, Endpoint: endpoint, Status: resp.StatusCode, Message: fmt.Sprintf("response larger than %d bytes", maxServiceBody)}
+	case err != nil:
 		se := &ServiceError{Service: t.service, Endpoint: endpoint, Status: resp.StatusCode, cause: t.clean(err), Timeout: ctx.Err() != nil}
-		if t.ctx.Err() != nil {
-			return nil, -1, se
-		}
-		return nil, backoff(attempt), se
-	}
-	if len(data) > maxServiceBody {
-		return nil, -1, &ServiceError{Service: t.service, Endpoint: endpoint, Status: resp.StatusCode, Message: fmt.Sprintf("response larger than %d bytes", maxServiceBody)}
+		return nil, httpx.ForError(t.ctx, true, err), se
 	}
 	if (resp.StatusCode >= 200 && resp.StatusCode <= 299) || t.pass[resp.StatusCode] {
 		resp.Body = io.NopCloser(bytes.NewReader(data))
 		resp.ContentLength = int64(len(data))
-		return resp, 0, nil
+		return resp, httpx.Final, nil
 	}
 	se := &ServiceError{Service: t.service, Endpoint: endpoint, Status: resp.StatusCode, Message: t.message(data)}
-	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
-		if d, ok := t.retryAfter(resp.Header.Get("Retry-After")); ok {
-			return nil, d, se
-		}
-		return nil, backoff(attempt), se
-	}
-	return nil, -1, se
-}
-
-func backoff(attempt int) time.Duration { return baseBackoff << (attempt - 1) }
-
-func (t *serviceTransport) retryAfter(v string) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if sec, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if sec < 0 {
-			return 0, true
-		}
-		if sec > 86400 {
-			return 24 * time.Hour, true
-		}
-		return time.Duration(sec) * time.Second, true
-	}
-	if at, err := http.ParseTime(v); err == nil {
-		return max(at.Sub(t.now()), 0), true
-	}
-	return t.retry.MaxWait + time.Second, true
+	return nil, httpx.ForStatus(true, resp.StatusCode, resp.Header, t.now()), se
 }
 
 // message extracts a service's own error text: Fulcio and Rekor answer
@@ -264,15 +215,7 @@ func (t *serviceTransport) cleanString(s string) string {
 }
 
 func (t *serviceTransport) clean(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	return errors.New(t.cleanString(err.Error()))
-}
-
-func redactedEndpoint(u *url.URL) string {
-	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
+	return errors.New(t.cleanString(httpx.StripURL(err).Error()))
 }
 
 // serviceError digs the ServiceError out of whatever a Sigstore client

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/airlock-dev/airlock/internal/fault"
+	"github.com/airlock-dev/airlock/internal/httpx"
 )
 
 // Stdio are the process's standard streams.
@@ -117,21 +118,11 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-// httpClient is the client every outbound call uses: bounded in time, no
-// cookie jar, and it never follows a redirect to another host with our headers.
+// httpClient is the client every outbound call uses: the core's (httpx),
+// bounded in time, no cookie jar, https except loopback on redirects, and it
+// never follows a redirect to another origin with our headers.
 func httpClient() *http.Client {
-	return &http.Client{
-		Timeout: 30 * time.Second,
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) >= 3 {
-				return errors.New("stopped after 3 redirects")
-			}
-			if req.URL.Host != via[0].URL.Host {
-				return fmt.Errorf("refusing redirect from %s to %s", via[0].URL.Host, req.URL.Host)
-			}
-			return nil
-		},
-	}
+	return httpx.NewClient(httpx.Options{Timeout: 30 * time.Second})
 }
 
 // readFileOrStdin reads a file, or standard input for "-", capped at limit bytes.

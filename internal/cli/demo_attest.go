@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/attest"
 	"github.com/airlock-dev/airlock/internal/fault"
 	"github.com/airlock-dev/airlock/internal/githubsim"
+	"github.com/airlock-dev/airlock/internal/httpx"
 	"github.com/airlock-dev/airlock/internal/sigstoresim"
 )
 
@@ -28,7 +28,7 @@ type demoSigstore struct {
 const demoReleaseTag = "v1.2.0"
 
 func startDemoSigstore(sim *githubsim.Server, dir string) (*demoSigstore, error) {
-	ss, err := sigstoresim.New(sigstoresim.Config{Issuer: sim.IssuerURL(), HTTPClient: &http.Client{Timeout: 10 * time.Second}})
+	ss, err := sigstoresim.New(sigstoresim.Config{Issuer: sim.IssuerURL(), HTTPClient: httpx.NewClient(httpx.Options{Timeout: 10 * time.Second})})
 	if err != nil {
 		return nil, fault.Operationalf("demo: start the in-process Sigstore: %w", err)
 	}

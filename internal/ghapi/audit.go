@@ -9,8 +9,8 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/airlock-dev/airlock/internal/endpoint"
 	"github.com/airlock-dev/airlock/internal/fault"
+	"github.com/airlock-dev/airlock/internal/httpx"
 )
 
 // What an auditor reads: release assets' bytes and the attestation store.
@@ -21,25 +21,11 @@ import (
 const MaxAssetBytes = 16 << 20
 
 // downloadClient follows GitHub's redirect from the asset API to its storage
-// host (a signed URL on another origin) without the token; a downgrade to
-// plain http is refused unless the target is loopback.
+// host (a signed URL on another origin) without the token or any other
+// credential header; a downgrade to plain http is refused unless the target
+// is loopback.
 func (c *Client) downloadClient() *http.Client {
-	own := *c.hc
-	own.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if len(via) >= 5 {
-			return errors.New("stopped after 5 redirects")
-		}
-		first := via[0].URL
-		if req.URL.Scheme == first.Scheme && req.URL.Host == first.Host {
-			return nil
-		}
-		if req.URL.Scheme != "https" && !(req.URL.Scheme == "http" && endpoint.IsLoopback(req.URL.Hostname())) {
-			return fmt.Errorf("%w: from %s://%s to %s://%s", errRedirectRefused, first.Scheme, first.Host, req.URL.Scheme, req.URL.Host)
-		}
-		req.Header.Del("Authorization")
-		return nil
-	}
-	return &own
+	return httpx.Harden(c.hc, httpx.CrossOriginWithoutCredentials)
 }
 
 // DownloadReleaseAsset returns the content of a release asset, at most

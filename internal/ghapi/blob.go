@@ -5,16 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"sync"
-	"time"
 
 	"github.com/klauspost/compress/s2"
 
-	"github.com/airlock-dev/airlock/internal/endpoint"
 	"github.com/airlock-dev/airlock/internal/fault"
+	"github.com/airlock-dev/airlock/internal/httpx"
 )
 
 // Attestation bundles that GitHub hands out only by bundle_url: a pre-signed
@@ -42,42 +40,21 @@ type blobJob struct {
 	raw   string
 }
 
-// errBlobRefused marks a redirect to where a bundle_url may not point; it
-// is a fault of the record, like such a bundle_url.
-var errBlobRefused = errors.New("refusing the redirect")
-
-// blobClient is the injected client without credentials: no cookie jar, and
-// redirects only to https or loopback, with any Authorization header
-// dropped (none is set; this keeps it so whatever the redirect).
+// blobClient is the injected client without credentials: no cookie jar,
+// and redirects only to https or loopback with every credential header
+// dropped (none is set; this keeps it so whatever the redirect). A refused
+// redirect (httpx.ErrRedirectRefused) is a fault of the record, like such a
+// bundle_url.
 func (c *Client) blobClient() *http.Client {
-	own := *c.hc
-	own.Jar = nil
-	own.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if len(via) >= 5 {
-			return errors.New("stopped after 5 redirects")
-		}
-		if _, err := blobURL("redirect", req.URL); err != nil {
-			return fmt.Errorf("%w: %w", errBlobRefused, err)
-		}
-		req.Header.Del("Authorization")
-		return nil
-	}
-	return &own
+	return httpx.Harden(c.hc, httpx.CrossOriginWithoutCredentials)
 }
 
-// blobURL checks where a bundle_url (or a redirect from it: kind) points.
-// Its errors name the host only: the query is a signature.
+// blobURL checks where a bundle_url points. Its errors name the host only:
+// the query is a signature.
 func blobURL(kind string, u *url.URL) (host string, err error) {
 	host = truncate(u.Host, 100)
-	switch {
-	case u.User != nil:
-		return host, fmt.Errorf("%s to host %q carries user credentials", kind, host)
-	case u.Host == "" || u.Hostname() == "":
-		return host, fmt.Errorf("%s is not an absolute URL with a host", kind)
-	case u.Scheme == "https":
-	case u.Scheme == "http" && endpoint.IsLoopback(u.Hostname()):
-	default:
-		return host, fmt.Errorf("%s to host %q: expected https (plain http only to loopback), got scheme %q", kind, host, truncate(u.Scheme, 20))
+	if err := httpx.CheckURL(u); err != nil {
+		return host, fmt.Errorf("%s: %w", kind, err)
 	}
 	return host, nil
 }
@@ -153,12 +130,12 @@ func (c *Client) fetchBlob(ctx context.Context, hc *http.Client, subject string,
 	what += fmt.Sprintf(": bundle_url on host %q", host)
 	var body []byte
 	var bad error
-	err = c.retry(ctx, func(n int) (time.Duration, error) {
-		var wait time.Duration
+	err = c.retry().Do(ctx, func(ctx context.Context, n int) (httpx.Wait, error) {
+		var wait httpx.Wait
 		var err error
-		body, wait, bad, err = c.blobOnce(ctx, hc, u, what, n)
+		body, wait, bad, err = c.blobOnce(ctx, hc, u, what)
 		if bad != nil {
-			return -1, nil
+			return httpx.Final, nil
 		}
 		return wait, err
 	})
@@ -166,60 +143,54 @@ func (c *Client) fetchBlob(ctx context.Context, hc *http.Client, subject string,
 	case bad != nil:
 		return Attestation{Err: bad}, nil
 	case err != nil:
-		return Attestation{}, err
+		return Attestation{}, gaveUp(err)
 	}
 	return decodeBlob(what, body), nil
 }
 
-// blobOnce makes one request. bad is a fault of the record itself; wait < 0
-// means err is final.
-func (c *Client) blobOnce(ctx context.Context, hc *http.Client, u *url.URL, what string, n int) (body []byte, wait time.Duration, bad, err error) {
+// blobOnce makes one request. bad is a fault of the record itself.
+func (c *Client) blobOnce(ctx context.Context, hc *http.Client, u *url.URL, what string) (body []byte, wait httpx.Wait, bad, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return nil, -1, nil, fault.Operationalf("get %s: build request: %w", what, withoutURL(err))
+		return nil, httpx.Final, nil, fault.Operationalf("get %s: build request: %w", what, httpx.StripURL(err))
 	}
-	resp, err := do(hc, req)
+	resp, err := httpx.Do(hc, req)
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:
-			return nil, -1, nil, fault.Operationalf("get %s: %w", what, ctx.Err())
-		case errors.Is(err, errBlobRefused):
-			return nil, -1, fmt.Errorf("%s: %w", what, err), nil
+			return nil, httpx.Final, nil, fault.Operationalf("get %s: %w", what, ctx.Err())
+		case errors.Is(err, httpx.ErrRedirectRefused):
+			return nil, httpx.Final, fmt.Errorf("%s: %w", what, err), nil
 		}
-		return nil, backoff(n), nil, fault.Operationalf("get %s: %w", what, err)
+		return nil, httpx.ForError(ctx, true, err), nil, fault.Operationalf("get %s: %w", what, err)
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		// The body is not read into errors: Azure's explain the signature
 		// check and may quote the signature.
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		httpx.Discard(resp.Body)
 		base := fmt.Sprintf("get %s: HTTP %d", what, resp.StatusCode)
 		if code := resp.Header.Get("X-Ms-Error-Code"); isToken(code) {
 			base += " (" + code + ")"
 		}
 		switch s := resp.StatusCode; {
-		case s == http.StatusTooManyRequests || s >= 500:
-			if d, ok := c.retryAfter(resp); ok {
-				return nil, d, nil, fault.Operational(errors.New(base))
-			}
-			return nil, backoff(n), nil, fault.Operational(errors.New(base))
 		case s == http.StatusForbidden || s == http.StatusUnauthorized:
-			return nil, -1, nil, fault.Operational(errors.New(base + ": blob storage refused the pre-signed URL (it expires within hours: run again for a fresh one)"))
+			return nil, httpx.Final, nil, fault.Operational(errors.New(base + ": blob storage refused the pre-signed URL (it expires within hours: run again for a fresh one)"))
 		default:
-			return nil, -1, nil, fault.Operational(errors.New(base))
+			return nil, httpx.ForStatus(true, resp.StatusCode, resp.Header, c.now()), nil, fault.Operational(errors.New(base))
 		}
 	}
-	body, err = io.ReadAll(io.LimitReader(resp.Body, MaxAttestationBundleBytes+1))
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, -1, nil, fault.Operationalf("get %s: read response: %w", what, ctx.Err())
-		}
-		return nil, backoff(n), nil, fault.Operationalf("get %s: read response: %w", what, withoutURL(err))
+	defer resp.Body.Close()
+	body, err = httpx.ReadBody(resp.Body, MaxAttestationBundleBytes)
+	var tooLarge *httpx.TooLargeError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, httpx.Final, fmt.Errorf("%s: larger than %d bytes", what, MaxAttestationBundleBytes), nil
+	case err != nil && ctx.Err() != nil:
+		return nil, httpx.Final, nil, fault.Operationalf("get %s: read response: %w", what, ctx.Err())
+	case err != nil:
+		return nil, httpx.ForError(ctx, true, err), nil, fault.Operationalf("get %s: read response: %w", what, err)
 	}
-	if len(body) > MaxAttestationBundleBytes {
-		return nil, -1, fmt.Errorf("%s: larger than %d bytes", what, MaxAttestationBundleBytes), nil
-	}
-	return body, 0, nil, nil
+	return body, httpx.Final, nil, nil
 }
 
 // decodeBlob decompresses a Snappy block (s2 decodes Snappy's format) after

@@ -77,8 +77,8 @@ func TestAttestationsByURL(t *testing.T) {
 				serveBundle(w, name)
 			}},
 		{name: "plain http to another host", urls: []string{"http://blobs.example.invalid/a/1.json.sn", "BLOB/blob/b2.json.sn"},
-			recErr: []string{`host "blobs.example.invalid": expected https`, ""}},
-		{name: "other scheme", urls: []string{"ftp://blobs.example.invalid/1.json.sn"}, recErr: []string{`got scheme "ftp"`}},
+			recErr: []string{`plain http is allowed only to loopback, got host "blobs.example.invalid"`, ""}},
+		{name: "other scheme", urls: []string{"ftp://blobs.example.invalid/1.json.sn"}, recErr: []string{`expected scheme https, got "ftp"`}},
 		{name: "user credentials", urls: []string{"https://u:p@blobs.example.invalid/1.json.sn"}, recErr: []string{"user credentials"}},
 		{name: "relative", urls: []string{"/blob/b1.json.sn"}, recErr: []string{"not an absolute URL"}},
 		{name: "not a URL", urls: []string{"https://blobs.example.invalid/%zz"}, recErr: []string{"not a URL"}},

@@ -200,6 +200,7 @@ func (c *Client) CreateCheckRun(ctx context.Context, owner, repo string, req Che
 	if err := req.validate(true); err != nil {
 		return nil, err
 	}
+	// Not retried after no answer or a 5xx: each create makes another run.
 	o := op{resource: fmt.Sprintf("check run %q on %s of %s/%s", req.Name, truncate(req.HeadSHA, 12), owner, repo), permission: "checks: write", method: http.MethodPost}
 	body, err := c.send(ctx, o, func() (*http.Request, error) {
 		return c.gh.NewRequest(http.MethodPost, p+"/check-runs", req)
@@ -225,6 +226,12 @@ func (c *Client) UpdateCheckRun(ctx context.Context, owner, repo string, id int6
 		return nil, err
 	}
 	o := op{resource: fmt.Sprintf("check run %d of %s/%s", id, owner, repo), permission: "checks: write", method: http.MethodPatch}
+	if req.Output == nil || len(req.Output.Annotations) == 0 {
+		// The fields an update sets are state, not increments: sent twice
+		// they leave the run as sent once. Annotations are appended, so an
+		// update carrying them is not retried once it may have arrived.
+		o.retryPOST = "an update without annotations sets state"
+	}
 	body, err := c.send(ctx, o, func() (*http.Request, error) {
 		return c.gh.NewRequest(http.MethodPatch, p+"/check-runs/"+strconv.FormatInt(id, 10), req)
 	}, nil)
@@ -381,6 +388,9 @@ func (c *Client) CreateCommitStatus(ctx context.Context, owner, repo, sha string
 		return fault.Usagef("commit status: description has %d characters, more than %d", n, MaxStatusDescription)
 	}
 	o := op{resource: fmt.Sprintf("commit status %q on %s of %s/%s", s.Context, truncate(sha, 12), owner, repo), permission: "statuses: write", method: http.MethodPost}
+	// GitHub keeps every status but judges a commit by the latest one per
+	// context: the same status posted twice has the effect of once.
+	o.retryPOST = "the latest status per context counts"
 	body, err := c.send(ctx, o, func() (*http.Request, error) {
 		return c.gh.NewRequest(http.MethodPost, p+"/statuses/"+sha, s)
 	}, nil)

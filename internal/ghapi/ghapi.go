@@ -36,6 +36,7 @@ import (
 
 	"github.com/airlock-dev/airlock/internal/endpoint"
 	"github.com/airlock-dev/airlock/internal/fault"
+	"github.com/airlock-dev/airlock/internal/httpx"
 )
 
 const (
@@ -43,9 +44,7 @@ const (
 	DefaultMaxBodyBytes = 1 << 20
 	// DefaultMaxRetryWait is the longest Retry-After airlock waits for.
 	DefaultMaxRetryWait = time.Minute
-	maxAttempts         = 3
 	maxPages            = 50
-	baseBackoff         = 250 * time.Millisecond
 )
 
 // Client calls GitHub's REST API.
@@ -140,12 +139,11 @@ func newClient(apiURL, token string, hc *http.Client, opts []Option) (*Client, e
 		return nil, fault.Configf("github client: expected an *http.Client, got nil")
 	}
 	// A copy, so that our redirect rule does not change the caller's client.
-	own := *hc
-	own.CheckRedirect = sameOriginRedirects
-	gh := github.NewClient(&own)
+	own := httpx.Harden(hc, httpx.SameOrigin)
+	gh := github.NewClient(own)
 	gh.BaseURL = base
 	c := &Client{
-		gh: gh, base: base, token: token, hc: &own, now: time.Now, sleep: sleepCtx,
+		gh: gh, base: base, token: token, hc: own, now: time.Now, sleep: httpx.Sleep,
 		maxWait: DefaultMaxRetryWait, maxBody: DefaultMaxBodyBytes,
 	}
 	for _, o := range opts {
@@ -184,51 +182,6 @@ func parseAPIURL(raw string) (*url.URL, error) {
 	return u, nil
 }
 
-// sameOriginRedirects follows GitHub's same-origin redirects (renamed
-// repositories) but refuses any that change scheme or host: the request
-// carries the token, and Go forwards it to the same host even over a
-// downgrade to http.
-var errRedirectRefused = errors.New("refusing a redirect to another origin")
-
-func sameOriginRedirects(req *http.Request, via []*http.Request) error {
-	if len(via) >= 5 {
-		return errors.New("stopped after 5 redirects")
-	}
-	if first := via[0].URL; req.URL.Scheme != first.Scheme || req.URL.Host != first.Host {
-		return fmt.Errorf("%w: from %s://%s to %s://%s", errRedirectRefused, first.Scheme, first.Host, req.URL.Scheme, req.URL.Host)
-	}
-	return nil
-}
-
-// do sends req and drops the URL net/http puts into its errors. After a
-// redirect that URL is the storage host's (release assets, bundle_url
-// blobs), whose query is a signature: a credential. Callers name the
-// resource themselves.
-func do(hc *http.Client, req *http.Request) (*http.Response, error) {
-	resp, err := hc.Do(req)
-	return resp, withoutURL(err)
-}
-
-// withoutURL unwraps a *url.Error to its operation and cause.
-func withoutURL(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
-	}
-	return err
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // NotFoundError is GitHub's 404. GitHub also answers 404 when the token may
 // not see a private repository, so it never proves absence: callers decide
 // (for an environment, missing means deny).
@@ -256,11 +209,17 @@ type op struct {
 	resource   string
 	permission string
 	method     string // "" is GET
+	// retryPOST, set at the call site, says why a POST or PATCH has the
+	// effect of one even if sent twice; without it such a request is not
+	// retried once it may have reached GitHub (httpx.Idempotent).
+	retryPOST string
 	// download (releases.go) follows GitHub's redirect to its asset
 	// storage host, without the token; maxBody overrides the cap when > 0.
 	download bool
 	maxBody  int64
 }
+
+func (o op) idempotent() bool { return httpx.Idempotent(o.method) || o.retryPOST != "" }
 
 func (o op) verb() string {
 	if o.method == "" {
@@ -293,81 +252,64 @@ func repoPath(owner, repo string) (string, error) {
 // get fetches one URL (relative to the base, or an absolute URL already
 // checked by sameOrigin) with bounded retries and returns the capped body.
 func (c *Client) get(ctx context.Context, o op, ref string) (body []byte, hdr http.Header, err error) {
-	err = c.retry(ctx, func(n int) (time.Duration, error) {
-		var wait time.Duration
+	err = c.retry().Do(ctx, func(ctx context.Context, n int) (httpx.Wait, error) {
+		var wait httpx.Wait
 		var err error
-		body, hdr, wait, err = c.attempt(ctx, o, ref, n)
+		body, hdr, wait, err = c.attempt(ctx, o, ref)
 		return wait, err
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, gaveUp(err)
 	}
 	return body, hdr, nil
 }
 
-// retry runs attempt until it succeeds, fails for good (wait < 0) or has run
-// maxAttempts times, waiting between attempts as asked: never longer than
-// maxWait, never past ctx's deadline.
-func (c *Client) retry(ctx context.Context, attempt func(n int) (wait time.Duration, err error)) error {
-	for n := 1; ; n++ {
-		wait, err := attempt(n)
-		if err == nil || wait < 0 {
-			return err
-		}
-		if n >= maxAttempts {
-			return fault.Operationalf("%w (gave up after %d attempts)", err, n)
-		}
-		if wait > c.maxWait {
-			return fault.Operationalf("%w: retry requested after %s, more than the %s airlock waits", err, wait, c.maxWait)
-		}
-		if dl, ok := ctx.Deadline(); ok && c.now().Add(wait).After(dl) {
-			return fault.Operationalf("%w: retry requested after %s, past the deadline", err, wait)
-		}
-		if serr := c.sleep(ctx, wait); serr != nil {
-			return fault.Operationalf("%w: waiting to retry: %w", err, serr)
-		}
-	}
+// retry is the core's loop with this client's clock, sleep and bound.
+func (c *Client) retry() httpx.Retry {
+	return httpx.Retry{MaxWait: c.maxWait, Sleep: c.sleep, Now: c.now}
 }
 
-// attempt makes one request. wait < 0 means the error is final; otherwise it
-// is how long to wait before trying again.
-func (c *Client) attempt(ctx context.Context, o op, ref string, n int) (body []byte, hdr http.Header, wait time.Duration, err error) {
+// gaveUp keeps an error the loop stopped retrying operational.
+func gaveUp(err error) error {
+	var g *httpx.GaveUpError
+	if errors.As(err, &g) {
+		return fault.Operational(err)
+	}
+	return err
+}
+
+// attempt makes one request and says whether to try again.
+func (c *Client) attempt(ctx context.Context, o op, ref string) (body []byte, hdr http.Header, wait httpx.Wait, err error) {
 	req, err := c.gh.NewRequest(http.MethodGet, ref, nil)
 	if err != nil {
-		return nil, nil, -1, fault.Operationalf("get %s: build request: %w", o.resource, err)
+		return nil, nil, httpx.Final, fault.Operationalf("get %s: build request: %w", o.resource, httpx.StripURL(err))
 	}
 	req = req.WithContext(ctx)
 	c.authorize(req)
-	resp, err := do(c.hc, req)
+	resp, err := httpx.Do(c.hc, req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, nil, -1, fault.Operationalf("get %s: %w", o.resource, ctx.Err())
+			return nil, nil, httpx.Final, fault.Operationalf("get %s: %w", o.resource, ctx.Err())
 		}
-		if errors.Is(err, errRedirectRefused) {
-			return nil, nil, -1, fault.Operationalf("get %s: %w", o.resource, err)
-		}
-		return nil, nil, backoff(n), fault.Operationalf("get %s: %w", o.resource, err)
+		return nil, nil, httpx.ForError(ctx, true, err), fault.Operationalf("get %s: %w", o.resource, err)
 	}
 	defer resp.Body.Close()
-	body, err = io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
+	body, err = httpx.ReadBody(resp.Body, c.maxBody)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, nil, -1, fault.Operationalf("get %s: read response: %w", o.resource, ctx.Err())
+			return nil, nil, httpx.Final, fault.Operationalf("get %s: read response: %w", o.resource, ctx.Err())
 		}
-		return nil, nil, backoff(n), fault.Operationalf("get %s: read response: %w", o.resource, err)
-	}
-	if int64(len(body)) > c.maxBody {
-		return nil, nil, -1, fault.Operationalf("get %s: HTTP %d: response body exceeds %d bytes", o.resource, resp.StatusCode, c.maxBody)
+		return nil, nil, httpx.ForError(ctx, true, err), fault.Operationalf("get %s: HTTP %d: read response: %w", o.resource, resp.StatusCode, err)
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-		return body, resp.Header, 0, nil
+		return body, resp.Header, httpx.Final, nil
 	}
-	wait, err = c.classify(resp, body, o, n)
+	wait, err = c.classify(resp, body, o)
 	return nil, nil, wait, err
 }
 
 // classify turns a non-2xx answer into an error and says whether to retry.
-func (c *Client) classify(resp *http.Response, body []byte, o op, n int) (time.Duration, error) {
+func (c *Client) classify(resp *http.Response, body []byte, o op) (httpx.Wait, error) {
 	msg := errorMessage(resp, body)
 	status := resp.StatusCode
 	base := fmt.Sprintf("%s %s: HTTP %d %q", o.verb(), o.resource, status, msg)
@@ -376,26 +318,22 @@ func (c *Client) classify(resp *http.Response, body []byte, o op, n int) (time.D
 	}
 	switch {
 	case status == http.StatusNotFound:
-		return -1, &NotFoundError{Resource: o.resource}
+		return httpx.Final, &NotFoundError{Resource: o.resource}
 	case status == http.StatusUnauthorized && c.token == "":
-		return -1, fault.Operationalf("%s: GitHub requires a token for this (set GITHUB_TOKEN)", base)
+		return httpx.Final, fault.Operationalf("%s: GitHub requires a token for this (set GITHUB_TOKEN)", base)
 	case status == http.StatusUnauthorized:
-		return -1, fault.Operationalf("%s: the token was rejected (expired, revoked or not a token for this host)", base)
+		return httpx.Final, fault.Operationalf("%s: the token was rejected (expired, revoked or not a token for this host)", base)
 	case status == http.StatusTooManyRequests || (status == http.StatusForbidden && isRateLimited(resp, msg)):
-		return c.rateLimitWait(resp), fault.Operationalf("%s: rate limited", base)
+		// A rate limit refuses before acting: safe to retry whatever the method.
+		return httpx.After(c.rateLimitWait(resp)), fault.Operationalf("%s: rate limited", base)
 	case status == http.StatusForbidden:
 		msg := fmt.Sprintf("%s: the token lacks permission %s", base, o.permission)
 		if accepted := resp.Header.Get("X-Accepted-GitHub-Permissions"); accepted != "" {
 			msg += fmt.Sprintf(" (GitHub accepts %q)", truncate(accepted, 200))
 		}
-		return -1, fault.Operational(&ForbiddenError{Permission: o.permission, msg: msg})
-	case status >= 500:
-		if d, ok := c.retryAfter(resp); ok {
-			return d, fault.Operational(errors.New(base))
-		}
-		return backoff(n), fault.Operational(errors.New(base))
+		return httpx.Final, fault.Operational(&ForbiddenError{Permission: o.permission, msg: msg})
 	default:
-		return -1, fault.Operational(errors.New(base))
+		return httpx.ForStatus(o.idempotent(), resp.StatusCode, resp.Header, c.now()), fault.Operational(errors.New(base))
 	}
 }
 
@@ -407,15 +345,15 @@ func (c *Client) authorize(req *http.Request) {
 }
 
 func isRateLimited(resp *http.Response, msg string) bool {
-	return resp.Header.Get("Retry-After") != "" ||
+	return httpx.HasRetryAfter(resp.Header) ||
 		resp.Header.Get("X-RateLimit-Remaining") == "0" ||
 		strings.Contains(strings.ToLower(msg), "rate limit")
 }
 
-// rateLimitWait follows GitHub's guidance: Retry-After if sent, else the
-// primary limit's reset time, else at least a minute.
+// rateLimitWait follows GitHub's guidance: Retry-After if sent (and
+// readable), else the primary limit's reset time, else at least a minute.
 func (c *Client) rateLimitWait(resp *http.Response) time.Duration {
-	if d, ok := c.retryAfter(resp); ok {
+	if d, ok := httpx.RetryAfter(resp.Header, c.now()); ok {
 		return d
 	}
 	if resp.Header.Get("X-RateLimit-Remaining") == "0" {
@@ -425,30 +363,6 @@ func (c *Client) rateLimitWait(resp *http.Response) time.Duration {
 	}
 	return time.Minute
 }
-
-func (c *Client) retryAfter(resp *http.Response) (time.Duration, bool) {
-	v := strings.TrimSpace(resp.Header.Get("Retry-After"))
-	if v == "" {
-		return 0, false
-	}
-	if sec, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if sec < 0 {
-			return 0, true
-		}
-		if sec > int64(24*time.Hour/time.Second) { // longer than any bound; avoid overflow
-			return 24 * time.Hour, true
-		}
-		return time.Duration(sec) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(c.now()), 0), true
-	}
-	// An unreadable Retry-After still means "slow down": wait as for a
-	// rate limit without one.
-	return time.Minute, true
-}
-
-func backoff(attempt int) time.Duration { return baseBackoff << (attempt - 1) }
 
 func errorMessage(resp *http.Response, body []byte) string {
 	var e struct {

@@ -262,14 +262,17 @@ func TestRetries(t *testing.T) {
 		ok       bool
 		requests int
 		sleeps   []time.Duration
+		// jittered: sleeps are the core's backoff, each between half
+		// and all of the value given; otherwise exactly what GitHub asked.
+		jittered bool
 		words    []string
 	}{
 		{name: "500 then success", faults: []githubsim.Fault{{Status: 500, Times: 1}},
-			ok: true, requests: 2, sleeps: []time.Duration{250 * time.Millisecond}},
+			ok: true, requests: 2, sleeps: []time.Duration{250 * time.Millisecond}, jittered: true},
 		{name: "502 503 then success", faults: []githubsim.Fault{{Status: 502, Times: 1}, {Status: 503, Times: 1}},
-			ok: true, requests: 3, sleeps: []time.Duration{250 * time.Millisecond, 500 * time.Millisecond}},
+			ok: true, requests: 3, sleeps: []time.Duration{250 * time.Millisecond, 500 * time.Millisecond}, jittered: true},
 		{name: "500 forever gives up after 3", faults: []githubsim.Fault{{Status: 500}},
-			requests: 3, sleeps: []time.Duration{250 * time.Millisecond, 500 * time.Millisecond}, words: []string{"500", "3 attempts"}},
+			requests: 3, sleeps: []time.Duration{250 * time.Millisecond, 500 * time.Millisecond}, jittered: true, words: []string{"500", "3 attempts"}},
 		{name: "429 honours Retry-After", faults: []githubsim.Fault{{Status: 429, RetryAfter: "7", Times: 1}},
 			ok: true, requests: 2, sleeps: []time.Duration{7 * time.Second}},
 		{name: "503 honours Retry-After", faults: []githubsim.Fault{{Status: 503, RetryAfter: "2", Times: 1}},
@@ -309,11 +312,25 @@ func TestRetries(t *testing.T) {
 			if n := f.count(envRoute); n != tc.requests {
 				t.Errorf("requests: expected %d, got %d", tc.requests, n)
 			}
-			if got := f.sleeps.get(); fmt.Sprint(got) != fmt.Sprint(tc.sleeps) {
-				t.Errorf("waits: expected %v, got %v", tc.sleeps, got)
+			if got := f.sleeps.get(); !sameWaits(got, tc.sleeps, tc.jittered) {
+				t.Errorf("waits: expected %v (jittered: %v), got %v", tc.sleeps, tc.jittered, got)
 			}
 		})
 	}
+}
+
+// sameWaits compares recorded waits with expected ones; a jittered wait
+// may be anything from half the expected value to all of it.
+func sameWaits(got, want []time.Duration, jittered bool) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for i := range got {
+		if jittered && (got[i] < want[i]/2 || got[i] > want[i]) || !jittered && got[i] != want[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func TestRetryWaitEndsWithContext(t *testing.T) {

@@ -6,14 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/airlock-dev/airlock/internal/fault"
+	"github.com/airlock-dev/airlock/internal/httpx"
 )
 
 // Release is a GitHub release, as far as publishing a decision needs it.
@@ -235,6 +234,9 @@ func (c *Client) UploadReleaseAsset(ctx context.Context, owner, repo string, rel
 	}
 	target := base.JoinPath(p, "releases", strconv.FormatInt(releaseID, 10), "assets")
 	target.RawQuery = url.Values{"name": {name}}.Encode()
+	// Not retried after no answer or a 5xx: an upload that reached GitHub
+	// holds the name (perhaps half-written); the caller's next run sees
+	// *AlreadyExistsError and judges the asset there, not a blind resend.
 	o := op{resource: fmt.Sprintf("asset %q to release %d of %s/%s", name, releaseID, owner, repo), permission: "contents: write", method: http.MethodPost}
 	body, err := c.send(ctx, o, func() (*http.Request, error) {
 		req, err := c.gh.NewUploadRequest(target.String(), bytes.NewReader(data), int64(len(data)), contentType)
@@ -290,6 +292,7 @@ func (c *Client) CreateAttestation(ctx context.Context, owner, repo string, bund
 	if !json.Valid(bundle) {
 		return 0, fault.Usagef("attestation: the bundle is not JSON")
 	}
+	// Not retried after no answer or a 5xx: each POST stores another record.
 	o := op{resource: fmt.Sprintf("attestation of %s/%s", owner, repo), permission: "attestations: write", method: http.MethodPost}
 	body, err := c.send(ctx, o, func() (*http.Request, error) {
 		return c.gh.NewRequest(http.MethodPost, p+"/attestations", map[string]json.RawMessage{"bundle": bundle})
@@ -309,26 +312,28 @@ func (c *Client) CreateAttestation(ctx context.Context, owner, repo string, bund
 	return *w.ID, nil
 }
 
-// send makes a non-GET request with the same bounded retries, caps and
-// error classification as get. special may turn a non-2xx answer into a
-// typed error before the generic classification.
+// send makes a request of any method with the same bounded retries, caps
+// and error classification as get; a POST or PATCH is retried after no
+// answer or a 5xx only when o.retryPOST says why that is safe. special may
+// turn a non-2xx answer into a typed error before the generic
+// classification.
 func (c *Client) send(ctx context.Context, o op, build func() (*http.Request, error), special func(status int, body []byte) error) (body []byte, err error) {
-	err = c.retry(ctx, func(n int) (time.Duration, error) {
-		var wait time.Duration
+	err = c.retry().Do(ctx, func(ctx context.Context, n int) (httpx.Wait, error) {
+		var wait httpx.Wait
 		var err error
-		body, wait, err = c.sendOnce(ctx, o, build, special, n)
+		body, wait, err = c.sendOnce(ctx, o, build, special)
 		return wait, err
 	})
 	if err != nil {
-		return nil, err
+		return nil, gaveUp(err)
 	}
 	return body, nil
 }
 
-func (c *Client) sendOnce(ctx context.Context, o op, build func() (*http.Request, error), special func(int, []byte) error, n int) ([]byte, time.Duration, error) {
+func (c *Client) sendOnce(ctx context.Context, o op, build func() (*http.Request, error), special func(int, []byte) error) ([]byte, httpx.Wait, error) {
 	req, err := build()
 	if err != nil {
-		return nil, -1, fault.Operationalf("%s %s: build request: %w", o.verb(), o.resource, err)
+		return nil, httpx.Final, fault.Operationalf("%s %s: build request: %w", o.verb(), o.resource, httpx.StripURL(err))
 	}
 	req = req.WithContext(ctx)
 	c.authorize(req)
@@ -336,36 +341,33 @@ func (c *Client) sendOnce(ctx context.Context, o op, build func() (*http.Request
 	if o.download {
 		client = c.downloadClient()
 	}
-	resp, err := do(client, req)
+	resp, err := httpx.Do(client, req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, -1, fault.Operationalf("%s %s: %w", o.verb(), o.resource, ctx.Err())
+			return nil, httpx.Final, fault.Operationalf("%s %s: %w", o.verb(), o.resource, ctx.Err())
 		}
-		if errors.Is(err, errRedirectRefused) {
-			return nil, -1, fault.Operationalf("%s %s: %w", o.verb(), o.resource, err)
-		}
-		return nil, backoff(n), fault.Operationalf("%s %s: %w", o.verb(), o.resource, err)
+		return nil, httpx.ForError(ctx, o.idempotent(), err), fault.Operationalf("%s %s: %w", o.verb(), o.resource, err)
 	}
 	defer resp.Body.Close()
 	limit := c.maxBody
 	if o.maxBody > 0 {
 		limit = o.maxBody
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	body, err := httpx.ReadBody(resp.Body, limit)
 	if err != nil {
-		return nil, backoff(n), fault.Operationalf("%s %s: read response: %w", o.verb(), o.resource, err)
-	}
-	if int64(len(body)) > limit {
-		return nil, -1, fault.Operationalf("%s %s: HTTP %d: response body exceeds %d bytes", o.verb(), o.resource, resp.StatusCode, limit)
+		if ctx.Err() != nil {
+			return nil, httpx.Final, fault.Operationalf("%s %s: read response: %w", o.verb(), o.resource, ctx.Err())
+		}
+		return nil, httpx.ForError(ctx, o.idempotent(), err), fault.Operationalf("%s %s: HTTP %d: read response: %w", o.verb(), o.resource, resp.StatusCode, err)
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-		return body, 0, nil
+		return body, httpx.Final, nil
 	}
 	if special != nil {
 		if err := special(resp.StatusCode, body); err != nil {
-			return nil, -1, err
+			return nil, httpx.Final, err
 		}
 	}
-	wait, err := c.classify(resp, body, o, n)
+	wait, err := c.classify(resp, body, o)
 	return nil, wait, err
 }

@@ -236,10 +236,21 @@ func TestReleasesAgainstSimulator(t *testing.T) {
 		t.Errorf("upload to an immutable release: %v", err)
 	}
 
-	// Writes retry transient failures and then give up naming the call.
+	// A POST that may have been applied is not sent again: after a 502 the
+	// record may exist, and a second POST would store a second one. A 429
+	// refuses before acting, so that one is retried.
 	sim.InjectFault("POST /repos/{owner}/{repo}/attestations", githubsim.Fault{Status: 502, Times: 1})
+	before := len(sim.Requests())
+	if _, err := c.CreateAttestation(ctx, "acme", "agent", testBundle(strings.Repeat("2", 64))); err == nil || fault.KindOf(err) != fault.KindOperational ||
+		!strings.Contains(err.Error(), "502") || !strings.Contains(err.Error(), "not retried") {
+		t.Errorf("attestation after a 502: expected an operational error saying it was not retried, got %v", err)
+	}
+	if n := len(sim.RequestsSince(before, "POST /repos/{owner}/{repo}/attestations")); n != 1 {
+		t.Errorf("attestation after a 502: expected 1 request, got %d", n)
+	}
+	sim.InjectFault("POST /repos/{owner}/{repo}/attestations", githubsim.Fault{Status: 429, RetryAfter: "0", Times: 1})
 	if id, err := c.CreateAttestation(ctx, "acme", "agent", testBundle(strings.Repeat("2", 64))); err != nil || id <= 0 {
-		t.Errorf("attestation after a 502: %d %v", id, err)
+		t.Errorf("attestation after a 429: %d %v", id, err)
 	}
 	sim.InjectFault("POST /repos/{owner}/{repo}/attestations", githubsim.Fault{Status: 403})
 	if _, err := c.CreateAttestation(ctx, "acme", "agent", testBundle(strings.Repeat("3", 64))); err == nil || !strings.Contains(err.Error(), "attestations: write") {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/airlock-dev/airlock/internal/fault"
+	"github.com/airlock-dev/airlock/internal/httpx"
 )
 
 // MaxStreamedAssetBytes is a cap for StreamReleaseAsset: GitHub accepts
@@ -42,22 +43,22 @@ func (c *Client) StreamReleaseAsset(ctx context.Context, owner, repo string, ass
 	}
 	o := op{resource: fmt.Sprintf("release asset %d of %s/%s", assetID, owner, repo), permission: "contents: read", download: true}
 	var written int64
-	err = c.retry(ctx, func(n int) (time.Duration, error) {
-		var wait time.Duration
+	err = c.retry().Do(ctx, func(ctx context.Context, n int) (httpx.Wait, error) {
+		var wait httpx.Wait
 		var err error
-		written, wait, err = c.streamOnce(ctx, o, p+"/releases/assets/"+strconv.FormatInt(assetID, 10), w, maxBytes, n)
+		written, wait, err = c.streamOnce(ctx, o, p+"/releases/assets/"+strconv.FormatInt(assetID, 10), w, maxBytes)
 		if written > 0 && err != nil {
-			wait = -1
+			wait = httpx.Final
 		}
 		return wait, err
 	})
 	if err != nil {
-		return written, err
+		return written, gaveUp(err)
 	}
 	return written, nil
 }
 
-func (c *Client) streamOnce(ctx context.Context, o op, ref string, w io.Writer, maxBytes int64, n int) (int64, time.Duration, error) {
+func (c *Client) streamOnce(ctx context.Context, o op, ref string, w io.Writer, maxBytes int64) (int64, httpx.Wait, error) {
 	idle := c.hc.Timeout
 	if idle <= 0 {
 		idle = defaultIdle
@@ -70,47 +71,47 @@ func (c *Client) streamOnce(ctx context.Context, o op, ref string, w io.Writer, 
 
 	req, err := c.gh.NewRequest(http.MethodGet, ref, nil)
 	if err != nil {
-		return 0, -1, fault.Operationalf("get %s: build request: %w", o.resource, err)
+		return 0, httpx.Final, fault.Operationalf("get %s: build request: %w", o.resource, httpx.StripURL(err))
 	}
 	req.Header.Set("Accept", "application/octet-stream")
 	req = req.WithContext(ctx)
 	c.authorize(req)
 	client := c.downloadClient()
 	client.Timeout = 0 // the stall timer bounds each wait instead
-	resp, err := do(client, req)
+	resp, err := httpx.Do(client, req)
 	if err != nil {
 		switch {
 		case parent.Err() != nil:
-			return 0, -1, fault.Operationalf("get %s: %w", o.resource, parent.Err())
-		case errors.Is(err, errRedirectRefused):
-			return 0, -1, fault.Operationalf("get %s: %w", o.resource, err)
+			return 0, httpx.Final, fault.Operationalf("get %s: %w", o.resource, parent.Err())
+		case errors.Is(err, httpx.ErrRedirectRefused):
+			return 0, httpx.Final, fault.Operationalf("get %s: %w", o.resource, err)
 		case errors.Is(context.Cause(ctx), errStalled):
-			return 0, backoff(n), fault.Operationalf("get %s: waiting for an answer: %w (%s)", o.resource, errStalled, idle)
+			return 0, httpx.Backoff(), fault.Operationalf("get %s: waiting for an answer: %w (%s)", o.resource, errStalled, idle)
 		}
-		return 0, backoff(n), fault.Operationalf("get %s: %w", o.resource, err)
+		return 0, httpx.ForError(parent, true, err), fault.Operationalf("get %s: %w", o.resource, err)
 	}
 	defer resp.Body.Close()
 	body := &progress{r: resp.Body, stall: stall, idle: idle}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		msg, err := io.ReadAll(io.LimitReader(body, c.maxBody))
+		msg, err := io.ReadAll(io.LimitReader(body, c.maxBody)) // the message only: cut, not refused
 		if err != nil {
-			return 0, backoff(n), fault.Operationalf("get %s: HTTP %d: read response: %w", o.resource, resp.StatusCode, err)
+			return 0, httpx.Backoff(), fault.Operationalf("get %s: HTTP %d: read response: %w", o.resource, resp.StatusCode, httpx.StripURL(err))
 		}
-		wait, err := c.classify(resp, msg, o, n)
+		wait, err := c.classify(resp, msg, o)
 		return 0, wait, err
 	}
 	written, err := io.Copy(w, io.LimitReader(body, maxBytes+1))
 	switch {
 	case parent.Err() != nil:
-		return written, -1, fault.Operationalf("get %s: after %d bytes: %w", o.resource, written, parent.Err())
+		return written, httpx.Final, fault.Operationalf("get %s: after %d bytes: %w", o.resource, written, parent.Err())
 	case err != nil && errors.Is(context.Cause(ctx), errStalled):
-		return written, backoff(n), fault.Operationalf("get %s: after %d bytes: %w (%s)", o.resource, written, errStalled, idle)
+		return written, httpx.Backoff(), fault.Operationalf("get %s: after %d bytes: %w (%s)", o.resource, written, errStalled, idle)
 	case err != nil:
-		return written, backoff(n), fault.Operationalf("get %s: after %d bytes: %w", o.resource, written, err)
+		return written, httpx.Backoff(), fault.Operationalf("get %s: after %d bytes: %w", o.resource, written, httpx.StripURL(err))
 	case written > maxBytes:
-		return written, -1, fault.Operationalf("get %s: HTTP %d: content exceeds %d bytes", o.resource, resp.StatusCode, maxBytes)
+		return written, httpx.Final, fault.Operationalf("get %s: HTTP %d: content exceeds %d bytes", o.resource, resp.StatusCode, maxBytes)
 	}
-	return written, 0, nil
+	return written, httpx.Final, nil
 }
 
 // progress re-arms the stall timer whenever data arrives.

@@ -193,7 +193,7 @@ func TestDownloadErrorsHideTheStorageURL(t *testing.T) {
 		name, location, kind string
 	}{
 		{"storage unreachable", "http://127.0.0.1:1/asset?" + sas, "connect"},
-		{"redirect refused", "http://storage.example.com/asset?" + sas, "refusing a redirect"},
+		{"redirect refused", "http://storage.example.com/asset?" + sas, "refusing the redirect"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

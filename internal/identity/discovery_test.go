@@ -218,7 +218,7 @@ func TestVerifyDiscoveryFailuresAreOperational(t *testing.T) {
 			s.docRewrite = func(doc map[string]any) {
 				doc["jwks_uri"] = "http://token.actions.githubusercontent.com/.well-known/jwks"
 			}
-		}, "http is allowed only for loopback hosts"},
+		}, "plain http is allowed only to loopback"},
 		{"no jwks_uri", func(s *issuerServer) {
 			s.docRewrite = func(doc map[string]any) { delete(doc, "jwks_uri") }
 		}, "no jwks_uri"},

@@ -74,6 +74,9 @@ func (o *OAuth2Checker) Check(ctx context.Context, c Credential) Result {
 	return r
 }
 
+// post sends the token to introspection or revocation. Retried like a GET
+// (prober.do): introspection is a read (RFC 7662), and revoking a token
+// already revoked answers 200 and changes nothing (RFC 7009 §2.2).
 func (o *OAuth2Checker) post(ctx context.Context, c Credential, endpointURL string) (*response, error) {
 	form := url.Values{"token": {c.sec.token.reveal()}}.Encode()
 	return o.http.do(ctx, func(ctx context.Context) (*http.Request, error) {

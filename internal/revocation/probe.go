@@ -4,15 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"strconv"
-	"strings"
-	"syscall"
 	"time"
+
+	"github.com/airlock-dev/airlock/internal/httpx"
 )
 
 // Defaults for Options.
@@ -22,7 +19,7 @@ const (
 	DefaultMaxRetryAfter = 10 * time.Second
 	// MaxAttempts bounds every request: one try and two retries, and only
 	// for transient failures (network errors, 5xx, 429).
-	MaxAttempts = 3
+	MaxAttempts = httpx.MaxAttempts
 )
 
 // Options configures the checkers. Client is required and must have a
@@ -35,8 +32,9 @@ type Options struct {
 	ReadFile func(string) ([]byte, error)
 	// MaxBody caps every response body; 0 means DefaultMaxBody.
 	MaxBody int64
-	// Backoff is the delay before the first retry, doubled for the next;
-	// 0 means DefaultBackoff.
+	// Backoff is the delay before the first retry, doubled for the next
+	// and jittered to between half and all of it (httpx.Retry); 0 means
+	// DefaultBackoff.
 	Backoff time.Duration
 	// MaxRetryAfter caps how long a server's Retry-After is honoured; a
 	// longer request ends the retries. 0 means DefaultMaxRetryAfter.
@@ -84,9 +82,7 @@ func newProber(o Options) (*prober, error) {
 	// A copy, so the caller's client is left alone. Redirects are answers
 	// too: an endpoint that redirects is misconfigured or not the issuer,
 	// and following a 307 would re-send the token elsewhere.
-	c := *o.Client
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	p := &prober{client: &c, now: o.Now, maxBody: o.MaxBody, backoff: o.Backoff, maxRetryAfter: o.MaxRetryAfter, userAgent: o.UserAgent}
+	p := &prober{client: httpx.Harden(o.Client, httpx.NoRedirects), now: o.Now, maxBody: o.MaxBody, backoff: o.Backoff, maxRetryAfter: o.MaxRetryAfter, userAgent: o.UserAgent}
 	if p.now == nil {
 		p.now = time.Now
 	}
@@ -129,151 +125,105 @@ func (e *probeError) Error() string {
 	return e.msg
 }
 
-// do sends the request built by newReq, retrying transient failures. newReq
-// is called per attempt because a request body can be read only once.
+// do sends the request built by newReq through the core's retry loop.
+// newReq is called per attempt because a request body can be read only
+// once. Every request a checker makes may be sent twice with the effect of
+// once, so all are retried alike: lookups and introspection (RFC 7662) are
+// reads, and revoking a token twice revokes it once (RFC 7009 answers 200
+// for a token already invalid, GitHub's DELETE is idempotent, Vault's
+// revoke-self on a dead token is refused). A 5xx or 429 that outlasts the
+// retries is returned as the answer, for the checker to call unknown.
 func (p *prober) do(ctx context.Context, newReq func(context.Context) (*http.Request, error)) (*response, error) {
-	var lastErr string
-	for attempt := 1; ; attempt++ {
+	var (
+		last     *response
+		failures []error // transport failures, in order
+	)
+	err := p.retry().Do(ctx, func(ctx context.Context, n int) (httpx.Wait, error) {
+		last = nil
 		req, err := newReq(ctx)
 		if err != nil {
-			return nil, &probeError{msg: "cannot build the request: " + safeErr(err)}
+			return httpx.Final, &probeError{msg: "cannot build the request: " + httpx.StripURL(err).Error()}
 		}
 		req.Header.Set("User-Agent", p.userAgent)
-		resp, err := p.client.Do(req)
+		resp, err := httpx.Do(p.client, req)
 		var r *response
 		if err == nil {
 			r, err = p.read(resp)
-			if r != nil {
-				r.attempts = attempt
-			}
 		}
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil, &probeError{msg: ctxMessage(ctx, lastErr, err), attempts: attempt}
-			}
 			var pe *probeError
 			if errors.As(err, &pe) { // not transient (e.g. body too large)
-				pe.attempts = attempt
-				return nil, pe
+				return httpx.Final, pe
 			}
-			lastErr = classify(err)
-			if attempt >= MaxAttempts {
-				return nil, &probeError{msg: lastErr, attempts: attempt}
-			}
-			if !p.sleep(ctx, p.backoff<<(attempt-1)) {
-				return nil, &probeError{msg: ctxMessage(ctx, lastErr, nil), attempts: attempt}
-			}
-			continue
+			failures = append(failures, err)
+			return httpx.ForError(ctx, true, err), err
 		}
-		if !(r.status >= 500 || r.status == http.StatusTooManyRequests) || attempt >= MaxAttempts {
-			return r, nil
+		r.attempts, last = n, r
+		if w := httpx.ForStatus(true, r.status, r.header, p.now()); w.Retries() {
+			return w, errRetryableAnswer
 		}
-		wait := p.backoff << (attempt - 1)
-		if ra, ok := retryAfter(r.header.Get("Retry-After"), p.now()); ok {
-			if ra > p.maxRetryAfter {
-				r.note = fmt.Sprintf("Retry-After %s exceeds the %s airlock waits", ra, p.maxRetryAfter)
-				return r, nil
-			}
-			wait = ra
+		return httpx.Final, nil
+	})
+	var g *httpx.GaveUpError
+	var pe *probeError
+	switch {
+	case err == nil:
+		return last, nil
+	case last != nil: // a 5xx or 429 the loop stopped retrying
+		if errors.As(err, &g) && (g.TooLong || g.Interrupted) {
+			last.note = g.Reason
 		}
-		if dl, ok := ctx.Deadline(); ok && p.now().Add(wait).After(dl) {
-			r.note = fmt.Sprintf("retrying after %s would pass the deadline", wait)
-			return r, nil
-		}
-		if !p.sleep(ctx, wait) {
-			r.note = "deadline reached while waiting to retry"
-			return r, nil
-		}
+		return last, nil
+	case errors.As(err, &pe):
+		pe.attempts = attemptsOf(err, len(failures)+1)
+		return nil, pe
+	case ctx.Err() != nil:
+		return nil, &probeError{msg: ctxMessage(ctx, failures), attempts: attemptsOf(err, max(len(failures), 1))}
 	}
+	return nil, &probeError{msg: httpx.Describe(failures[len(failures)-1]), attempts: attemptsOf(err, len(failures))}
+}
+
+// errRetryableAnswer marks an answer the loop may retry; it never leaves do.
+var errRetryableAnswer = errors.New("transient answer")
+
+func (p *prober) retry() httpx.Retry {
+	return httpx.Retry{Backoff: p.backoff, MaxWait: p.maxRetryAfter, Now: p.now}
+}
+
+func attemptsOf(err error, fallback int) int {
+	var g *httpx.GaveUpError
+	if errors.As(err, &g) {
+		return g.Attempts
+	}
+	return fallback
 }
 
 func (p *prober) read(resp *http.Response) (*response, error) {
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, p.maxBody+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading the response: %w", err)
-	}
-	if int64(len(body)) > p.maxBody {
+	body, err := httpx.ReadBody(resp.Body, p.maxBody)
+	var tooLarge *httpx.TooLargeError
+	switch {
+	case errors.As(err, &tooLarge):
 		return nil, &probeError{msg: fmt.Sprintf("HTTP %d with a body larger than %d bytes", resp.StatusCode, p.maxBody)}
+	case err != nil:
+		return nil, fmt.Errorf("reading the response: %w", err)
 	}
 	return &response{status: resp.StatusCode, header: resp.Header, body: body}, nil
 }
 
-func (p *prober) sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-// retryAfter parses RFC 9110 Retry-After: delay-seconds or an HTTP-date.
-func retryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n < 0 {
-			return 0, false
-		}
-		if n > int64(24*time.Hour/time.Second) {
-			n = int64(24 * time.Hour / time.Second)
-		}
-		return time.Duration(n) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		d := t.Sub(now)
-		if d < 0 {
-			d = 0
-		}
-		return d, true
-	}
-	return 0, false
-}
-
-func ctxMessage(ctx context.Context, last string, err error) string {
+// ctxMessage says the deadline (or a cancel) ended the probe, and what
+// went wrong before it if anything did.
+func ctxMessage(ctx context.Context, failures []error) string {
 	msg := "no answer before the deadline"
 	if errors.Is(ctx.Err(), context.Canceled) {
 		msg = "canceled"
 	}
-	if last != "" {
-		return msg + " (earlier attempt: " + last + ")"
-	}
-	if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-		return msg + " (" + classify(err) + ")"
+	for i := len(failures) - 1; i >= 0; i-- {
+		if err := failures[i]; !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+			return msg + " (earlier attempt: " + httpx.Describe(err) + ")"
+		}
 	}
 	return msg
-}
-
-// classify names a transport failure without the request URL (which
-// url.Error would repeat) or anything the server sent.
-func classify(err error) string {
-	var ne net.Error
-	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "connection refused"
-	case errors.Is(err, syscall.ECONNRESET):
-		return "connection reset"
-	case errors.As(err, &ne) && ne.Timeout():
-		return "timed out"
-	}
-	var dns *net.DNSError
-	if errors.As(err, &dns) {
-		return fmt.Sprintf("cannot resolve %q", dns.Name)
-	}
-	return "request failed: " + safeErr(err)
-}
-
-func safeErr(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err.Error()
-	}
-	return err.Error()
 }
 
 // endpoint names a URL in details: host and path, no query (which could

@@ -82,6 +82,9 @@ func (a *tokenAPI) check(ctx context.Context, p *prober, c Credential) Result {
 	return r
 }
 
+// call is a lookup (GET) or a revocation (DELETE, or Vault's POST
+// revoke-self), retried like a GET (prober.do): a token revoked twice is
+// revoked once, and the lookup after it says which happened.
 func (a *tokenAPI) call(ctx context.Context, p *prober, c Credential, method, path string) (*response, error) {
 	return p.do(ctx, func(ctx context.Context) (*http.Request, error) {
 		req, err := http.NewRequestWithContext(ctx, method, c.APIURL+path, nil)

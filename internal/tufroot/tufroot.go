@@ -17,7 +17,6 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	neturl "net/url"
 	"os"
@@ -31,6 +30,7 @@ import (
 
 	"github.com/airlock-dev/airlock/internal/endpoint"
 	"github.com/airlock-dev/airlock/internal/fault"
+	"github.com/airlock-dev/airlock/internal/httpx"
 )
 
 // Target is the TUF target holding a Sigstore trusted root.
@@ -86,7 +86,7 @@ type Client struct {
 	// holds no valid metadata is a configuration error, not a fetch.
 	Offline bool
 	// Retries bounds attempts per file on transient failures (0 or more
-	// than 3: 3).
+	// than httpx.MaxAttempts: httpx.MaxAttempts).
 	Retries int
 }
 
@@ -116,10 +116,7 @@ func (c Client) TrustedRoot(ctx context.Context, repo Repository) ([]byte, error
 	if !c.Offline && c.HTTPClient == nil {
 		return nil, fault.Configf("tuf %s: no HTTP client", url)
 	}
-	f := &httpFetcher{ctx: ctx, client: c.HTTPClient, offline: c.Offline, retries: c.Retries}
-	if f.retries <= 0 || f.retries > 3 {
-		f.retries = 3
-	}
+	f := &httpFetcher{ctx: ctx, client: httpx.Harden(c.HTTPClient, httpx.SameOrigin), offline: c.Offline, retries: c.Retries}
 	opts := sgtuf.DefaultOptions()
 	opts.RepositoryBaseURL = url
 	opts.CachePath = c.CacheDir
@@ -217,68 +214,44 @@ func (f *httpFetcher) DownloadFile(url string, maxLength int64, _ time.Duration)
 		f.refused = true
 		return nil, fmt.Errorf("fetch %s: %w", url, ErrOfflineCacheMiss)
 	}
-	var lastErr error
-	for attempt := 0; attempt < f.retries; attempt++ {
-		b, wait, err := f.once(url, maxLength)
-		if err == nil {
-			return b, nil
-		}
-		lastErr = err
-		if wait < 0 || attempt == f.retries-1 {
-			break
-		}
-		select {
-		case <-f.ctx.Done():
-			return nil, fmt.Errorf("fetch %s: %w", url, f.ctx.Err())
-		case <-time.After(wait):
-		}
+	var b []byte
+	err := httpx.Retry{Attempts: f.retries, MaxWait: maxRetryWait}.Do(f.ctx, func(ctx context.Context, _ int) (httpx.Wait, error) {
+		var wait httpx.Wait
+		var err error
+		b, wait, err = f.once(ctx, url, maxLength)
+		return wait, err
+	})
+	if err != nil {
+		return nil, err
 	}
-	return nil, lastErr
+	return b, nil
 }
 
-// once makes one request. wait < 0 means the failure is not transient.
-func (f *httpFetcher) once(url string, maxLength int64) ([]byte, time.Duration, error) {
-	req, err := http.NewRequestWithContext(f.ctx, http.MethodGet, url, nil)
+// once makes one request and says whether to try again.
+func (f *httpFetcher) once(ctx context.Context, url string, maxLength int64) ([]byte, httpx.Wait, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return nil, -1, fmt.Errorf("fetch %s: %w", url, err)
+		return nil, httpx.Final, fmt.Errorf("fetch %s: %w", url, httpx.StripURL(err))
 	}
-	resp, err := f.client.Do(req)
+	resp, err := httpx.Do(f.client, req)
 	if err != nil {
-		if f.ctx.Err() != nil {
-			return nil, -1, fmt.Errorf("fetch %s: %w", url, err)
-		}
-		// Connection refused, reset or timed out: worth another try.
-		return nil, 200 * time.Millisecond, fmt.Errorf("fetch %s: %w", url, err)
+		return nil, httpx.ForError(ctx, true, err), fmt.Errorf("fetch %s: %w", url, err)
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		httpx.Discard(resp.Body)
 		// go-tuf reads a 404 or 403 on the next root version as "no newer
 		// root": keep its error type.
 		herr := &metadata.ErrDownloadHTTP{StatusCode: resp.StatusCode, URL: url}
-		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
-			return nil, retryAfter(resp.Header.Get("Retry-After")), herr
-		}
-		return nil, -1, herr
+		return nil, httpx.ForStatus(true, resp.StatusCode, resp.Header, time.Now()), herr
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxLength+1))
-	if err != nil {
-		return nil, 200 * time.Millisecond, fmt.Errorf("fetch %s: %w", url, err)
+	defer resp.Body.Close()
+	b, err := httpx.ReadBody(resp.Body, maxLength)
+	var tooLarge *httpx.TooLargeError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, httpx.Final, &metadata.ErrDownloadLengthMismatch{Msg: fmt.Sprintf("fetch %s: longer than %d bytes", url, maxLength)}
+	case err != nil:
+		return nil, httpx.ForError(ctx, true, err), fmt.Errorf("fetch %s: %w", url, err)
 	}
-	if int64(len(b)) > maxLength {
-		return nil, -1, &metadata.ErrDownloadLengthMismatch{Msg: fmt.Sprintf("fetch %s: longer than %d bytes", url, maxLength)}
-	}
-	return b, 0, nil
-}
-
-func retryAfter(v string) time.Duration {
-	wait := 500 * time.Millisecond
-	if v == "" {
-		return wait
-	}
-	var secs int
-	if _, err := fmt.Sscanf(v, "%d", &secs); err == nil && secs >= 0 {
-		wait = time.Duration(secs) * time.Second
-	}
-	return min(wait, maxRetryWait)
+	return b, httpx.Final, nil
 }
