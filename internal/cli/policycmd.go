@@ -28,7 +28,7 @@ func runPolicyDigest(ctx context.Context, args []string, stdio Stdio) error {
 	}
 	// Compiled, not only hashed: a digest is worth pinning only for a
 	// policy the gate can load.
-	engine, err := loadPolicy(ctx, fs.Arg(0))
+	engine, err := loadPolicy(ctx, fs.Arg(0), "")
 	if err != nil {
 		return err
 	}
@@ -56,7 +56,7 @@ func runPolicyTest(ctx context.Context, args []string, stdio Stdio) error {
 	default:
 		return fault.Usagef("policy test: at most one directory")
 	}
-	srcs, err := policySources(dir)
+	srcs, err := policySources(dir, "")
 	if err != nil {
 		return err
 	}
