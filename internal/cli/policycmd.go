@@ -12,9 +12,8 @@ import (
 )
 
 // runPolicyDigest prints the digest a gate run records for a policy
-// directory (the gate's `policy` input, given the same way: a path relative
-// to the repository root, as the workflow names it). Auditors pin it with
-// `airlock verify --policy-digest`.
+// directory, spelled any way: files are named from the repository root
+// (policy.DirSource). Auditors pin it with `airlock verify --policy-digest`.
 func runPolicyDigest(ctx context.Context, args []string, stdio Stdio) error {
 	fs := newFlagSet("policy digest", stdio)
 	if err := fs.Parse(args); err != nil {

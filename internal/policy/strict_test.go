@@ -277,3 +277,16 @@ func TestDirSourceNaming(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkLoad measures what a gate run pays once: parse, compile and the
+// strictness checks (params schema, reachability) of the defaults plus the
+// worked example.
+func BenchmarkLoad(b *testing.B) {
+	ex := policy.Source{Name: "testdata/policies/agent-example", FS: os.DirFS(filepath.Join("..", "..", "testdata", "policies", "agent-example"))}
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := policy.Load(ctx, defaults, ex); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
