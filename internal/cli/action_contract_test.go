@@ -314,7 +314,7 @@ func actionConfig(getenv func(string) string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	engine, err := loadPolicy(context.Background(), inWorkspace(getenv, r.Input("policy")))
+	engine, err := loadPolicy(context.Background(), inWorkspace(getenv, r.Input("policy")), getenv("GITHUB_WORKSPACE"))
 	if err != nil {
 		return nil, err
 	}

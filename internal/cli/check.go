@@ -107,7 +107,7 @@ func checkMain(ctx context.Context, runner *actionio.Runner, getenv func(string)
 	if err != nil {
 		return err
 	}
-	engine, err := loadPolicy(ctx, inWorkspace(getenv, runner.Input("policy")))
+	engine, err := loadPolicy(ctx, inWorkspace(getenv, runner.Input("policy")), getenv("GITHUB_WORKSPACE"))
 	if err != nil {
 		return err
 	}

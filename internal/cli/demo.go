@@ -169,7 +169,7 @@ func runDemo(ctx context.Context, args []string, stdio Stdio) error {
 	}
 	// What `airlock policy digest` computes from the policy directory, as an
 	// auditor would: the printed verify command pins it.
-	engine, err := loadPolicy(ctx, policyDir)
+	engine, err := loadPolicy(ctx, policyDir, "")
 	if err != nil {
 		return err
 	}

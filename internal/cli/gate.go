@@ -162,7 +162,7 @@ func gateMain(ctx context.Context, runner *actionio.Runner, getenv func(string) 
 	if err != nil {
 		return err
 	}
-	engine, err := loadPolicy(ctx, inWorkspace(getenv, runner.Input("policy")))
+	engine, err := loadPolicy(ctx, inWorkspace(getenv, runner.Input("policy")), getenv("GITHUB_WORKSPACE"))
 	if err != nil {
 		return err
 	}
@@ -254,28 +254,25 @@ func writeJSON(path string, v any) error {
 
 // loadPolicy compiles the embedded defaults plus the user's directory. A
 // directory with its own main.rego is a complete policy set and replaces the
-// defaults.
-func loadPolicy(ctx context.Context, dir string) (*policy.Engine, error) {
-	srcs, err := policySources(dir)
+// defaults. workspace is GITHUB_WORKSPACE for the action's commands and ""
+// for the others (see policy.DirSource: how files are named in the digest).
+func loadPolicy(ctx context.Context, dir, workspace string) (*policy.Engine, error) {
+	srcs, err := policySources(dir, workspace)
 	if err != nil {
 		return nil, err
 	}
 	return policy.Load(ctx, srcs...)
 }
 
-func policySources(dir string) ([]policy.Source, error) {
+func policySources(dir, workspace string) ([]policy.Source, error) {
 	def := policy.Source{Name: "policies", FS: policies.FS}
 	if dir == "" {
 		return []policy.Source{def}, nil
 	}
-	st, err := os.Stat(dir)
+	user, err := policy.DirSource(dir, workspace)
 	if err != nil {
-		return nil, fault.Configf("input policy: %w", err)
+		return nil, err
 	}
-	if !st.IsDir() {
-		return nil, fault.Configf("input policy: %s is not a directory", dir)
-	}
-	user := policy.Source{Name: filepath.ToSlash(filepath.Clean(dir)), FS: os.DirFS(dir)}
 	if _, err := os.Stat(filepath.Join(dir, "main.rego")); err == nil {
 		return []policy.Source{user}, nil
 	}

@@ -296,7 +296,8 @@ func TestGateUndefinedPolicyDenies(t *testing.T) {
 	r := newRun(t)
 	d := filepath.Join(r.dir, "pol")
 	os.Mkdir(d, 0o700)
-	os.WriteFile(filepath.Join(d, "main.rego"), []byte("package airlock\n\nallow := true\n"), 0o600)
+	// A decision that loads (it is read) but is undefined at evaluation.
+	os.WriteFile(filepath.Join(d, "main.rego"), []byte("package airlock\n\ndecision := {\"allow\": true} if input.nope\n"), 0o600)
 	r.env["INPUT_POLICY"] = d
 	o := r.gate()
 	if o.code != ExitDeny || !strings.Contains(o.outputs["reasons"], "undefined") {

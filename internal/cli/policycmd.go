@@ -12,9 +12,8 @@ import (
 )
 
 // runPolicyDigest prints the digest a gate run records for a policy
-// directory (the gate's `policy` input, given the same way: a path relative
-// to the repository root, as the workflow names it). Auditors pin it with
-// `airlock verify --policy-digest`.
+// directory, spelled any way: files are named from the repository root
+// (policy.DirSource). Auditors pin it with `airlock verify --policy-digest`.
 func runPolicyDigest(ctx context.Context, args []string, stdio Stdio) error {
 	fs := newFlagSet("policy digest", stdio)
 	if err := fs.Parse(args); err != nil {
@@ -28,7 +27,7 @@ func runPolicyDigest(ctx context.Context, args []string, stdio Stdio) error {
 	}
 	// Compiled, not only hashed: a digest is worth pinning only for a
 	// policy the gate can load.
-	engine, err := loadPolicy(ctx, fs.Arg(0))
+	engine, err := loadPolicy(ctx, fs.Arg(0), "")
 	if err != nil {
 		return err
 	}
@@ -56,7 +55,7 @@ func runPolicyTest(ctx context.Context, args []string, stdio Stdio) error {
 	default:
 		return fault.Usagef("policy test: at most one directory")
 	}
-	srcs, err := policySources(dir)
+	srcs, err := policySources(dir, "")
 	if err != nil {
 		return err
 	}

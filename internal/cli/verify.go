@@ -224,7 +224,7 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 	}
 
 	if *policyDir != "" {
-		srcs, err := policySources(*policyDir)
+		srcs, err := policySources(*policyDir, "")
 		if err != nil {
 			return fmt.Errorf("verify: --policy: %w", err)
 		}

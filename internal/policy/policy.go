@@ -50,6 +50,9 @@ type loaded struct {
 	modules map[string]*ast.Module
 	raw     map[string][]byte // file name → bytes, for the digest
 	params  map[string]any
+	// problems are configuration mistakes found while loading, reported
+	// together rather than one per run.
+	problems []string
 }
 
 // Load reads, parses and compiles every source, later sources extending
@@ -60,7 +63,11 @@ func Load(ctx context.Context, sources ...Source) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Our compiler, so that after compiling, checkReachable reads the
+	// same dependency graph the evaluation runs on.
+	c := newCompiler()
 	opts := []func(*rego.Rego){
+		rego.Compiler(c),
 		rego.Query(Query),
 		rego.Store(inmem.NewFromObject(map[string]any{"airlock": map[string]any{"params": l.params}})),
 		rego.StrictBuiltinErrors(true),
@@ -72,6 +79,9 @@ func Load(ctx context.Context, sources ...Source) (*Engine, error) {
 	prepared, err := rego.New(opts...).PrepareForEval(ctx)
 	if err != nil {
 		return nil, fault.Config(fmt.Errorf("compile policies: %w", describeASTErrors(err)))
+	}
+	if probs := checkReachable(c, isTestFile); len(probs) > 0 {
+		return nil, problems("load policies", probs)
 	}
 	names := make([]string, 0, len(sources))
 	for _, s := range sources {
@@ -97,7 +107,7 @@ func load(sources []Source, withTests bool) (*loaded, error) {
 			name := path.Join(src.Name, p)
 			switch {
 			case strings.HasSuffix(p, ".rego"):
-				if strings.HasSuffix(p, "_test.rego") && !withTests {
+				if isTestFile(p) && !withTests {
 					return nil
 				}
 				b, err := fs.ReadFile(src.FS, p)
@@ -119,15 +129,20 @@ func load(sources []Source, withTests bool) (*loaded, error) {
 				if err != nil {
 					return err
 				}
-				var v map[string]any
-				if err := json.Unmarshal(b, &v); err != nil {
-					return fmt.Errorf("%s: %w", name, err)
-				}
 				topic := strings.TrimSuffix(path.Base(p), ".json")
+				paramsCount++
+				v, probs := parseParamsFile(name, topic, b)
+				if len(probs) > 0 {
+					l.problems = append(l.problems, probs...)
+					return nil
+				}
 				prev, _ := l.params[topic].(map[string]any)
 				l.params[topic] = mergeParams(prev, v)
 				l.raw[name] = b
-				paramsCount++
+			case strings.HasPrefix(p, "params/") && !strings.HasPrefix(path.Base(p), "."):
+				// Not read: a threshold in params/agent.yaml or
+				// params/v2/agent.json would be dropped without a word.
+				l.problems = append(l.problems, fmt.Sprintf("%s: not a params file: airlock reads params/<topic>.json and nothing else under params/", name))
 			}
 			return nil
 		})
@@ -138,7 +153,22 @@ func load(sources []Source, withTests bool) (*loaded, error) {
 			return nil, fault.Configf("load policies from %s: no .rego files and no params/*.json: is this the policy directory?", src.Name)
 		}
 	}
+	if len(l.problems) > 0 {
+		return nil, problems("load policies", l.problems)
+	}
 	return l, nil
+}
+
+// newCompiler is configured as rego.New configures its own.
+func newCompiler() *ast.Compiler {
+	return ast.NewCompiler().WithDefaultRegoVersion(ast.RegoV1).WithUseTypeCheckAnnotations(true)
+}
+
+func isTestFile(name string) bool { return strings.HasSuffix(name, "_test.rego") }
+
+// problems is one configuration error listing every problem found.
+func problems(op string, probs []string) error {
+	return fault.Configf("%s: %s", op, strings.Join(probs, "; "))
 }
 
 // mergeParams overlays b on a: objects merge key by key, anything else replaces.

@@ -98,7 +98,7 @@ func TestFailClosed(t *testing.T) {
 		substr  string
 	}{
 		{"empty input", map[string]any{}, []policy.Source{defaults}, "C1", "not verified"},
-		{"undefined decision", goodInput(), []policy.Source{user(map[string]string{"main.rego": "package airlock\nx := 1\n"})}, "C5", "undefined"},
+		{"undefined decision", goodInput(), []policy.Source{user(map[string]string{"main.rego": "package airlock\ndecision := {\"allow\": true} if input.nope\n"})}, "C5", "undefined"},
 		{"decision not an object", goodInput(), []policy.Source{user(map[string]string{"main.rego": "package airlock\ndecision := true\n"})}, "C5", "expected an object"},
 		{"unknown control", goodInput(), []policy.Source{defaults, user(map[string]string{"x.rego": "package airlock\ndeny contains {\"control\": \"C99\", \"message\": \"m\"}\n"})}, "C5", "C99"},
 		{"reason without message", goodInput(), []policy.Source{defaults, user(map[string]string{"x.rego": "package airlock\ndeny contains {\"control\": \"C4\"}\n"})}, "C5", "malformed"},
@@ -148,17 +148,16 @@ func TestCompileErrorNamesFileAndLine(t *testing.T) {
 }
 
 func TestParamsMergeAndDigest(t *testing.T) {
-	base, err := policy.Load(context.Background(), defaults, user(map[string]string{
-		"x.rego":             "package airlock\ndeny contains reason(\"C6\", sprintf(\"ttl %v\", [data.airlock.params.limits.ttl])) if data.airlock.params.limits.deny\n",
-		"params/limits.json": `{"ttl": 60, "deny": true, "nested": {"a": 1, "b": 2}}`,
-	}))
+	rule := "package airlock\ndeny contains reason(\"C6\", sprintf(\"ttl %v customer %v\", [data.airlock.params.agent.max_credential_ttl_seconds, data.airlock.params.agent.allowed_scopes.customer])) if true\n"
+	team := user(map[string]string{
+		"x.rego":            rule,
+		"params/agent.json": `{"max_credential_ttl_seconds": 60, "allowed_scopes": {"internal": ["a"], "customer": ["kb:read"]}}`,
+	})
+	base, err := policy.Load(context.Background(), defaults, team)
 	if err != nil {
 		t.Fatal(err)
 	}
-	over, err := policy.Load(context.Background(), defaults, user(map[string]string{
-		"x.rego":             "package airlock\ndeny contains reason(\"C6\", sprintf(\"ttl %v\", [data.airlock.params.limits.ttl])) if data.airlock.params.limits.deny\n",
-		"params/limits.json": `{"ttl": 60, "deny": true, "nested": {"a": 1, "b": 2}}`,
-	}), user(map[string]string{"y.rego": "package airlock\n", "params/limits.json": `{"ttl": 30}`}))
+	over, err := policy.Load(context.Background(), defaults, team, user(map[string]string{"y.rego": "package airlock\n", "params/agent.json": `{"max_credential_ttl_seconds": 30}`}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,8 +168,8 @@ func TestParamsMergeAndDigest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !hasReason(d, "C6", "ttl 30") {
-		t.Errorf("override not applied or deny key lost in merge: %+v", d.Reasons)
+	if !hasReason(d, "C6", `ttl 30 customer ["kb:read"]`) {
+		t.Errorf("override not applied or a nested key lost in merge: %+v", d.Reasons)
 	}
 }
 

@@ -28,6 +28,20 @@ func RunTests(ctx context.Context, sources ...Source) ([]TestResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The checks Load makes, on the modules the gate would load.
+	c := newCompiler()
+	gateModules := map[string]*ast.Module{}
+	for name, m := range l.modules {
+		if !isTestFile(name) {
+			gateModules[name] = m
+		}
+	}
+	if c.Compile(gateModules); c.Failed() {
+		return nil, fault.Config(fmt.Errorf("compile policies: %w", describeASTErrors(c.Errors)))
+	}
+	if probs := checkReachable(c, isTestFile); len(probs) > 0 {
+		return nil, problems("load policies", probs)
+	}
 	store := inmem.NewFromObject(map[string]any{"airlock": map[string]any{"params": l.params}})
 	txn, err := store.NewTransaction(ctx)
 	if err != nil {
