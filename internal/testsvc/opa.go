@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -117,3 +118,15 @@ func (o *OPA) Query(t testing.TB, path string, input any) any {
 
 // Client is the HTTP client the benchmark drives OPA with.
 func (o *OPA) Client() *http.Client { return o.client }
+
+// RunOPA runs the OPA binary once (`opa test …`, `opa eval …`) and returns
+// its combined output.
+func RunOPA(t testing.TB, args ...string) (string, error) {
+	t.Helper()
+	dir := t.TempDir()
+	cmd := exec.Command(OPABinary(t), args...)
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
