@@ -136,10 +136,10 @@ type verifyFlags struct {
 	bundles, digests, policyDigests, assetGlobs stringList
 
 	trustedRoot, keyPath, predicateType, at, policyDir, release, apiURL, format string
-	offline, anyContent, includeDeny, requirePass, rootFromRelease               bool
-	jobs                                                                         int
-	tuf                                                                          tufTrust
-	id                                                                           verify.Identity
+	offline, anyContent, includeDeny, requirePass, rootFromRelease              bool
+	jobs                                                                        int
+	tuf                                                                         tufTrust
+	id                                                                          verify.Identity
 }
 
 // bindVerifyFlags binds verify's flags to fs. report adds those that choose
