@@ -146,3 +146,16 @@ func TestGrantsExport(t *testing.T) {
 		})
 	}
 }
+
+// The demo ends by exporting the allow's grants and asking two calls.
+func TestDemoEndsWithGrants(t *testing.T) {
+	code, out, errs := airlock(t, "", "demo", "--keep=false")
+	if code != ExitAllow {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	allowed := strings.Index(out, "tools/call kb-search (read, scope kb:read) → allow")
+	denied := strings.Index(out, `tools/call kb-search (write, scope kb:read) → deny: tool "kb-search" is granted read access, not write`)
+	if !strings.Contains(out, "airlock grants export --offline") || allowed < 0 || denied < allowed {
+		t.Fatalf("demo does not end with the grants' two calls:\n%s", out)
+	}
+}
