@@ -70,6 +70,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'Sign' -benchtime 50x -count 3 ./internal/cli/ ./internal/attest/
 	$(GO) test -run '^$$' -bench 'VerifyBatch|ECDSAP256Verify' -count 3 ./internal/verify/
 	$(GO) test -run '^$$' -bench VerifyProcess -benchtime 30x ./internal/cli/
+	$(GO) test -run '^$$' -bench 'RealOPA|InProcessPercentiles' -benchtime 10000x ./internal/grants/
 
 clean:
 	rm -rf bin
