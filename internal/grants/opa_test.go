@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
@@ -258,4 +260,34 @@ func reportPercentiles(b *testing.B, lat []time.Duration) {
 	b.ReportMetric(float64(p(0.50).Microseconds()), "p50-µs")
 	b.ReportMetric(float64(p(0.99).Microseconds()), "p99-µs")
 	b.Logf("%d calls: p50 %s p99 %s max %s", len(lat), p(0.50), p(0.99), slices.Max(lat))
+}
+
+// Every key type NewSigner accepts gives a bundle the real OPA verifies.
+func TestRealOPAVerifiesEveryKeyType(t *testing.T) {
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	for name, k := range map[string]struct{ priv, pub any }{
+		"RSA":     {rsaKey, &rsaKey.PublicKey},
+		"Ed25519": {priv, pub},
+		"P-384":   {p384, &p384.PublicKey},
+	} {
+		t.Run(name, func(t *testing.T) {
+			der, _ := x509.MarshalPKCS8PrivateKey(k.priv)
+			s, err := NewSigner(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), "k")
+			if err != nil {
+				t.Fatal(err)
+			}
+			pubDER, _ := x509.MarshalPKIXPublicKey(k.pub)
+			pubPath := writeFile(t, "k.pub", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}))
+			d := testDecision()
+			d.NotAfter = time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+			tarball, err := Build(context.Background(), d, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o := testsvc.StartOPA(t, writeFile(t, "signed.tar.gz", tarball), "--verification-key", pubPath, "--verification-key-id", "k", "--signing-alg", s.Alg())
+			checkAnswer(t, opaAnswer(t, o, Call{Tool: "kb-search", Access: "read", Scope: "kb:read"}), true, "")
+		})
+	}
 }
