@@ -22,7 +22,7 @@ requires it to be an allow, unexpired now, for the given artifact. Then writes
 an OPA bundle (.tar.gz) that a runtime policy point asks about every tool call:
 
   .manifest                 revision = the decision bundle's sha256, roots ["airlock/grants"]
-  airlock/grants/data.json  (at data.airlock.grants.decision) grants, notAfter, subject,
+  data.json                 (under data.airlock.grants.decision) grants, notAfter, subject,
                             environment, policy_digest, decision_digest
   airlock/grants/grants.rego
                             package airlock.grants: allow, reasons, response for
@@ -126,7 +126,7 @@ func runGrantsExport(ctx context.Context, args []string, getenv func(string) str
 		return fmt.Errorf("grants export: %w", err)
 	}
 	if err := writeAtomic(*out, tarball); err != nil {
-		return fault.Operationalf("grants export: --out: %w", err)
+		return fault.Configf("grants export: --out: %w", err)
 	}
 	fmt.Fprintf(stdio.Out, "\nexported %d tool(s) and %d scope(s) of %s (environment %q, notAfter %s) to %s\n",
 		len(dec.Grants.Tools), len(dec.Grants.Scopes), safe(rec.Bundle), safe(dec.Environment), dec.NotAfter.Format(time.RFC3339), *out)

@@ -90,6 +90,7 @@ func TestGrantsExport(t *testing.T) {
 		{"signing key id without key", []string{e.artifact, "--bundle", allow, tr, "--repo", "acme/agent", "--out", out, "--signing-key-id", "x"}, ExitUsage, "needs --signing-key"},
 		{"signing key missing", []string{e.artifact, "--bundle", allow, tr, "--repo", "acme/agent", "--out", out, "--signing-key", filepath.Join(e.dir, "nope.pem")}, ExitUsage, "nope.pem"},
 		{"signing key does not parse", []string{e.artifact, "--bundle", allow, tr, "--repo", "acme/agent", "--out", out, "--signing-key", notKey}, ExitUsage, "does not parse"},
+		{"--out in a missing directory", []string{e.artifact, "--bundle", allow, tr, "--repo", "acme/agent", "--out", filepath.Join(e.dir, "nope", "g.tar.gz")}, ExitUsage, "--out"},
 		{"no subcommand", nil, ExitUsage, "usage: airlock grants export"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
