@@ -9,6 +9,7 @@ HYDRA   := $(TOOLS)/hydra-v2.3.0/hydra
 FULCIO  := $(TOOLS)/fulcio-v1.8.8/fulcio
 TSA     := $(TOOLS)/timestamp-server-v2.1.3/timestamp-server
 COSIGN  := $(TOOLS)/cosign-v3.1.3/cosign
+OPA     := $(TOOLS)/opa-v1.22.3/opa
 export AIRLOCK_TOOLS := $(TOOLS)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
@@ -38,7 +39,7 @@ $(ACTIONLINT):
 	GOBIN=$(dir $@) $(GO) install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
 
 # Real servers the tests start on loopback, built once each (scripts/tool.sh).
-tools: $(HYDRA) $(FULCIO) $(TSA) $(COSIGN)
+tools: $(HYDRA) $(FULCIO) $(TSA) $(COSIGN) $(OPA)
 
 $(HYDRA):
 	scripts/tool.sh hydra >/dev/null
@@ -51,6 +52,9 @@ $(TSA):
 	scripts/tool.sh timestamp-server >/dev/null
 $(COSIGN):
 	scripts/tool.sh cosign >/dev/null
+# The runtime policy point for exported grants (airlock grants export).
+$(OPA):
+	scripts/tool.sh opa >/dev/null
 
 lint: $(ACTIONLINT)
 	$(ACTIONLINT) -shellcheck= .github/workflows/*.yml docs/examples/*.yml testdata/workflows/*.yml
@@ -66,6 +70,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'Sign' -benchtime 50x -count 3 ./internal/cli/ ./internal/attest/
 	$(GO) test -run '^$$' -bench 'VerifyBatch|ECDSAP256Verify' -count 3 ./internal/verify/
 	$(GO) test -run '^$$' -bench VerifyProcess -benchtime 30x ./internal/cli/
+	$(GO) test -run '^$$' -bench 'RealOPA|InProcessPercentiles' -benchtime 10000x ./internal/grants/
 
 clean:
 	rm -rf bin

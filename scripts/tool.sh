@@ -16,7 +16,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TOOLS=${AIRLOCK_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/airlock/tools}
 
 usage() {
-	echo "usage: scripts/tool.sh TOOL   (tools: hydra fulcio timestamp-server cosign)" >&2
+	echo "usage: scripts/tool.sh TOOL   (tools: hydra fulcio timestamp-server cosign opa)" >&2
 	exit 2
 }
 
@@ -70,6 +70,12 @@ timestamp-server)
 cosign)
 	# The independent verifier of airlock's bundles.
 	build_go_tool cosign v3.1.3 tools/cosign github.com/sigstore/cosign/v3/cmd/cosign 0 "" "-s -w"
+	;;
+opa)
+	# The runtime policy point that enforces exported grants per tool call;
+	# the version must match the OPA library in airlock's go.mod and
+	# tools/opa/go.mod.
+	build_go_tool opa v1.22.3 tools/opa github.com/open-policy-agent/opa 0 "" "-s -w"
 	;;
 *)
 	echo "scripts/tool.sh: unknown tool \"$1\"" >&2

@@ -37,6 +37,8 @@ Usage:
   airlock policy digest [DIR]  print the policy digest a gate run under DIR records (for verify --policy-digest)
   airlock verify [flags] [ARTIFACT ...]
                                verify Sigstore bundles (airlock decisions) offline; verify -h for flags
+  airlock grants export --out FILE [verify's flags] [ARTIFACT]
+                               verify an allow decision, then write its grants as an OPA bundle for per-call enforcement
   airlock demo                 run the gate against an in-process GitHub: five denies, then an allow
   airlock version              print the version
 
@@ -84,6 +86,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdio S
 		return fault.Usagef("usage: airlock policy test [-v] [DIR] | airlock policy digest [DIR]")
 	case "verify":
 		return runVerify(ctx, args[1:], getenv, stdio)
+	case "grants":
+		return runGrants(ctx, args[1:], getenv, stdio)
 	case "demo":
 		return runDemo(ctx, args[1:], stdio)
 	case "version", "--version":

@@ -176,6 +176,9 @@ func runDemo(ctx context.Context, args []string, stdio Stdio) error {
 	if err := signing.export(sim, *out, engine.Digest(), stdio); err != nil {
 		return err
 	}
+	if err := demoGrants(ctx, sim, *out, signing.subject.Name, stdio); err != nil { // demo_grants.go
+		return err
+	}
 	fmt.Fprintf(stdio.Out, "\ndemo: all %d decisions were the expected ones (%d denied, then an allow)\n", len(scenarios), len(scenarios)-1)
 	return nil
 }

@@ -103,122 +103,188 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 func runVerify(ctx context.Context, args []string, getenv func(string) string, stdio Stdio) error {
 	fs := newFlagSet("verify", stdio)
 	fs.Usage = func() { fmt.Fprintln(stdio.Err, verifyUsage) }
-	var bundles, digests stringList
-	fs.Var(&bundles, "bundle", "")
-	fs.Var(&digests, "digest", "")
-	trustedRoot := fs.String("trusted-root", "", "")
-	keyPath := fs.String("key", "", "")
-	offline := fs.Bool("offline", false, "")
-	var tuf tufTrust
-	fs.StringVar(&tuf.URL, "tuf-url", "", "")
-	fs.StringVar(&tuf.RootPath, "tuf-root", "", "")
-	fs.StringVar(&tuf.CacheDir, "tuf-cache", "", "")
-	var id verify.Identity
-	fs.StringVar(&id.SAN, "certificate-identity", "", "")
-	fs.StringVar(&id.SANRegexp, "certificate-identity-regexp", "", "")
-	fs.StringVar(&id.Issuer, "certificate-oidc-issuer", "", "")
-	fs.StringVar(&id.IssuerRegexp, "certificate-oidc-issuer-regexp", "", "")
-	fs.StringVar(&id.Repo, "repo", "", "")
-	fs.StringVar(&id.SignerWorkflow, "signer-workflow", "", "")
-	fs.StringVar(&id.SourceRef, "source-ref", "", "")
-	fs.BoolVar(&id.DenySelfHostedRunners, "deny-self-hosted-runners", false, "")
-	predicateType := fs.String("predicate-type", "", "")
-	anyContent := fs.Bool("any", false, "")
-	includeDeny := fs.Bool("include-deny", false, "")
-	at := fs.String("at", "", "")
-	policyDir := fs.String("policy", "", "")
-	var policyDigests stringList
-	fs.Var(&policyDigests, "policy-digest", "")
-	requirePass := fs.Bool("require-policy-pass", false, "")
-	release := fs.String("release", "", "")
-	rootFromRelease := fs.Bool("trusted-root-from-release", false, "")
-	var assetGlobs stringList
-	fs.Var(&assetGlobs, "assets", "")
-	apiURL := fs.String("github-api-url", "", "")
-	format := fs.String("format", "table", "")
-	jobs := fs.Int("jobs", 0, "")
+	f := bindVerifyFlags(fs, true)
 	artifactPaths, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
 	}
-
 	switch {
-	case *format != "table" && *format != "json":
-		return fault.Usagef("verify: --format: expected table or json, got %q", *format)
-	case *jobs < 0:
-		return fault.Usagef("verify: --jobs: expected a positive number, got %d", *jobs)
+	case f.format != "table" && f.format != "json":
+		return fault.Usagef("verify: --format: expected table or json, got %q", f.format)
+	case f.jobs < 0:
+		return fault.Usagef("verify: --jobs: expected a positive number, got %d", f.jobs)
+	}
+	res, err := f.run(ctx, artifactPaths, getenv, stdio)
+	if err != nil {
+		return err
+	}
+	if f.format == "json" {
+		out, err := json.MarshalIndent(res.rep, "", "  ")
+		if err != nil {
+			return fault.Operationalf("verify: encode report: %w", err)
+		}
+		fmt.Fprintf(stdio.Out, "%s\n", out)
+	} else {
+		writeTable(stdio.Out, res.rep)
+	}
+	return res.outcome()
+}
+
+// verifyFlags are verify's flags. `airlock grants export` binds the same
+// ones, so that what it exports is verified exactly as verify would.
+type verifyFlags struct {
+	bundles, digests, policyDigests, assetGlobs stringList
+
+	trustedRoot, keyPath, predicateType, at, policyDir, release, apiURL, format string
+	offline, anyContent, includeDeny, requirePass, rootFromRelease              bool
+	jobs                                                                        int
+	tuf                                                                         tufTrust
+	id                                                                          verify.Identity
+}
+
+// bindVerifyFlags binds verify's flags to fs. report adds those that choose
+// what is listed rather than what must verify (--format, --any,
+// --predicate-type, --include-deny): commands that act on one verified
+// allow decision leave them out, so that giving one is a usage error.
+func bindVerifyFlags(fs *flag.FlagSet, report bool) *verifyFlags {
+	f := &verifyFlags{format: "table"}
+	fs.Var(&f.bundles, "bundle", "")
+	fs.Var(&f.digests, "digest", "")
+	fs.StringVar(&f.trustedRoot, "trusted-root", "", "")
+	fs.StringVar(&f.keyPath, "key", "", "")
+	fs.BoolVar(&f.offline, "offline", false, "")
+	fs.StringVar(&f.tuf.URL, "tuf-url", "", "")
+	fs.StringVar(&f.tuf.RootPath, "tuf-root", "", "")
+	fs.StringVar(&f.tuf.CacheDir, "tuf-cache", "", "")
+	fs.StringVar(&f.id.SAN, "certificate-identity", "", "")
+	fs.StringVar(&f.id.SANRegexp, "certificate-identity-regexp", "", "")
+	fs.StringVar(&f.id.Issuer, "certificate-oidc-issuer", "", "")
+	fs.StringVar(&f.id.IssuerRegexp, "certificate-oidc-issuer-regexp", "", "")
+	fs.StringVar(&f.id.Repo, "repo", "", "")
+	fs.StringVar(&f.id.SignerWorkflow, "signer-workflow", "", "")
+	fs.StringVar(&f.id.SourceRef, "source-ref", "", "")
+	fs.BoolVar(&f.id.DenySelfHostedRunners, "deny-self-hosted-runners", false, "")
+	fs.StringVar(&f.at, "at", "", "")
+	fs.StringVar(&f.policyDir, "policy", "", "")
+	fs.Var(&f.policyDigests, "policy-digest", "")
+	fs.BoolVar(&f.requirePass, "require-policy-pass", false, "")
+	fs.StringVar(&f.release, "release", "", "")
+	fs.BoolVar(&f.rootFromRelease, "trusted-root-from-release", false, "")
+	fs.Var(&f.assetGlobs, "assets", "")
+	fs.StringVar(&f.apiURL, "github-api-url", "", "")
+	fs.IntVar(&f.jobs, "jobs", 0, "")
+	if report {
+		fs.StringVar(&f.predicateType, "predicate-type", "", "")
+		fs.BoolVar(&f.anyContent, "any", false, "")
+		fs.BoolVar(&f.includeDeny, "include-deny", false, "")
+		fs.StringVar(&f.format, "format", "table", "")
+	}
+	return f
+}
+
+// verifyResult is a finished verification and what its failure message
+// needs.
+type verifyResult struct {
+	rep              *verify.Report
+	source, ofAssets string
+}
+
+// outcome is nil only if everything asked for verified.
+func (r verifyResult) outcome() error {
+	rep := r.rep
+	if len(rep.Bundles) == 0 {
+		return denied("no attestation found: " + r.source)
+	}
+	if !rep.Verified {
+		badBundles, badArtifacts := rep.Failures()
+		return denied(fmt.Sprintf("verification failed: %d of %d bundle(s) failed, %d of %d artifact(s) without a verified attestation%s",
+			badBundles, len(rep.Bundles), badArtifacts, len(rep.Artifacts), r.ofAssets))
+	}
+	return nil
+}
+
+// run checks the flags' combinations, loads trust, artifacts and bundles,
+// and verifies. Its error is for what stops the run (usage, trust material,
+// network); failed bundles are in the report.
+func (f *verifyFlags) run(ctx context.Context, artifactPaths []string, getenv func(string) string, stdio Stdio) (verifyResult, error) {
+	bundles, digests, policyDigests, assetGlobs := f.bundles, f.digests, f.policyDigests, f.assetGlobs
+	trustedRoot, keyPath, offline, tuf, id := &f.trustedRoot, &f.keyPath, &f.offline, f.tuf, f.id
+	predicateType, anyContent, includeDeny, at, policyDir := &f.predicateType, &f.anyContent, &f.includeDeny, &f.at, &f.policyDir
+	requirePass, release, rootFromRelease, apiURL, jobs := &f.requirePass, &f.release, &f.rootFromRelease, &f.apiURL, &f.jobs
+	var err error
+	switch {
 	case *requirePass && *policyDir == "":
-		return fault.Usagef("verify: --require-policy-pass needs --policy DIR")
+		return verifyResult{}, fault.Usagef("verify: --require-policy-pass needs --policy DIR")
 	case *release != "" && *offline:
-		return fault.Usagef("verify: --release downloads the release's bundles: not with --offline (download them and use --bundle)")
+		return verifyResult{}, fault.Usagef("verify: --release downloads the release's bundles: not with --offline (download them and use --bundle)")
 	case len(assetGlobs) > 0 && (*release == "" || len(artifactPaths) > 0 || len(digests) > 0):
-		return fault.Usagef("verify: --assets selects which assets of --release must be covered: not with ARTIFACT or --digest, and only with --release")
+		return verifyResult{}, fault.Usagef("verify: --assets selects which assets of --release must be covered: not with ARTIFACT or --digest, and only with --release")
 	case *release != "" && len(bundles) > 0:
-		return fault.Usagef("verify: give --release or --bundle, not both")
+		return verifyResult{}, fault.Usagef("verify: give --release or --bundle, not both")
 	case *rootFromRelease && *release == "":
-		return fault.Usagef("verify: --trusted-root-from-release needs --release")
+		return verifyResult{}, fault.Usagef("verify: --trusted-root-from-release needs --release")
 	case *rootFromRelease && *trustedRoot != "":
-		return fault.Usagef("verify: give --trusted-root or --trusted-root-from-release, not both")
+		return verifyResult{}, fault.Usagef("verify: give --trusted-root or --trusted-root-from-release, not both")
 	case len(bundles) == 0 && *release == "" && id.Repo != "" && (len(digests) > 0 || len(artifactPaths) > 0) && *offline:
-		return fault.Usagef("verify: querying GitHub's attestation store needs the network: not with --offline (give --bundle)")
+		return verifyResult{}, fault.Usagef("verify: querying GitHub's attestation store needs the network: not with --offline (give --bundle)")
 	case len(bundles) == 0 && *release == "" && id.Repo == "":
-		return fault.Usagef("verify: no bundle: give --bundle PATH, --release OWNER/REPO@TAG, or --repo OWNER/REPO to query GitHub's attestation store")
+		return verifyResult{}, fault.Usagef("verify: no bundle: give --bundle PATH, --release OWNER/REPO@TAG, or --repo OWNER/REPO to query GitHub's attestation store")
 	case *trustedRoot != "" && tuf.URL+tuf.RootPath != "":
-		return fault.Usagef("verify: give --trusted-root or --tuf-url/--tuf-root, not both")
+		return verifyResult{}, fault.Usagef("verify: give --trusted-root or --tuf-url/--tuf-root, not both")
 	case *rootFromRelease && tuf.URL+tuf.RootPath != "":
-		return fault.Usagef("verify: give --trusted-root-from-release or --tuf-url/--tuf-root, not both")
+		return verifyResult{}, fault.Usagef("verify: give --trusted-root-from-release or --tuf-url/--tuf-root, not both")
 	case len(artifactPaths) == 0 && len(digests) == 0 && *release == "":
-		return fault.Usagef("verify: no artifact: name ARTIFACT files or give --digest ALG:HEX")
+		return verifyResult{}, fault.Usagef("verify: no artifact: name ARTIFACT files or give --digest ALG:HEX")
 	}
 
 	for _, g := range assetGlobs {
 		if _, err := path.Match(g, ""); err != nil {
-			return fault.Usagef("verify: --assets %q: %v", g, err)
+			return verifyResult{}, fault.Usagef("verify: --assets %q: %v", g, err)
 		}
 	}
 	var rel releaseRef
 	if *release != "" {
 		if rel, err = parseReleaseRef(*release); err != nil {
-			return err
+			return verifyResult{}, err
 		}
 	}
 	cfg := verify.Config{Identity: id, PredicateType: *predicateType, Any: *anyContent, IncludeDeny: *includeDeny,
 		Workers: *jobs, Now: time.Now, RequirePolicyPass: *requirePass, PolicyDigests: policyDigests}
 	if *at != "" {
 		if cfg.At, err = time.Parse(time.RFC3339, *at); err != nil {
-			return fault.Usagef("verify: --at: %q is not an RFC 3339 time", *at)
+			return verifyResult{}, fault.Usagef("verify: --at: %q is not an RFC 3339 time", *at)
 		}
 	}
 	if err := tuf.validate(); err != nil {
-		return err
+		return verifyResult{}, err
 	}
 	if *trustedRoot != "" {
 		if cfg.TrustedRoots, err = readFileOrStdin(*trustedRoot, stdio, verify.MaxTrustedRootBytes); err != nil {
-			return fmt.Errorf("verify: --trusted-root: %w", err)
+			return verifyResult{}, fmt.Errorf("verify: --trusted-root: %w", err)
 		}
 	} else if !*rootFromRelease && (*keyPath == "" || tuf.URL != "") {
 		tuf.Offline = *offline
 		if cfg.TrustedRoots, err = tuf.trustedRoots(ctx, stdio); err != nil {
-			return err
+			return verifyResult{}, err
 		}
 	}
 	if *keyPath != "" {
 		if cfg.Key, err = readFileOrStdin(*keyPath, stdio, 64<<10); err != nil {
-			return fmt.Errorf("verify: --key: %w", err)
+			return verifyResult{}, fmt.Errorf("verify: --key: %w", err)
 		}
 	}
 	var artifacts []verify.Artifact
 	for _, p := range artifactPaths {
 		a, err := verify.ArtifactFromFile(p)
 		if err != nil {
-			return fmt.Errorf("verify: %w", err)
+			return verifyResult{}, fmt.Errorf("verify: %w", err)
 		}
 		artifacts = append(artifacts, a)
 	}
 	for _, d := range digests {
 		a, err := verify.ParseDigest(d)
 		if err != nil {
-			return fmt.Errorf("verify: --digest: %w", err)
+			return verifyResult{}, fmt.Errorf("verify: --digest: %w", err)
 		}
 		artifacts = append(artifacts, a)
 	}
@@ -226,11 +292,11 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 	if *policyDir != "" {
 		srcs, err := policySources(*policyDir, "")
 		if err != nil {
-			return fmt.Errorf("verify: --policy: %w", err)
+			return verifyResult{}, fmt.Errorf("verify: --policy: %w", err)
 		}
 		engine, err := policy.Load(ctx, srcs...)
 		if err != nil {
-			return fmt.Errorf("verify: --policy %s: %w", *policyDir, err)
+			return verifyResult{}, fmt.Errorf("verify: --policy %s: %w", *policyDir, err)
 		}
 		cfg.Policy = engine
 	}
@@ -243,12 +309,12 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 	if fromGitHub {
 		gh, err := newGitHubSource(*apiURL, getenv)
 		if err != nil {
-			return fmt.Errorf("verify: %w", err)
+			return verifyResult{}, fmt.Errorf("verify: %w", err)
 		}
 		if *release != "" {
 			files, err := gh.releaseBundles(ctx, rel, *rootFromRelease)
 			if err != nil {
-				return err
+				return verifyResult{}, err
 			}
 			if files.root != nil {
 				cfg.TrustedRoots = files.root
@@ -258,20 +324,20 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 			if len(artifacts) == 0 {
 				selected := selectAssets(files.assets, assetGlobs)
 				if len(selected) == 0 && len(files.assets) > 0 {
-					return fault.Usagef("verify: --release %s: no asset matches --assets %q (its assets: %s)", rel, []string(assetGlobs), assetNames(files.assets))
+					return verifyResult{}, fault.Usagef("verify: --release %s: no asset matches --assets %q (its assets: %s)", rel, []string(assetGlobs), assetNames(files.assets))
 				}
 				if artifacts, err = gh.assetArtifacts(ctx, rel, selected); err != nil {
-					return err
+					return verifyResult{}, err
 				}
 				ofAssets = fmt.Sprintf(" (the artifacts: the %d asset(s) of release %s; for a decision about the tag's commit give --digest gitCommit:SHA)", len(artifacts), rel)
 			}
 		} else {
 			owner, repo, err := parseRepo(id.Repo)
 			if err != nil {
-				return err
+				return verifyResult{}, err
 			}
 			if fetched, err = gh.storeBundles(ctx, owner, repo, artifacts); err != nil {
-				return err
+				return verifyResult{}, err
 			}
 			source = "GitHub's attestation store of " + id.Repo + " holds none for the given artifact(s)"
 		}
@@ -279,7 +345,7 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 
 	v, err := verify.New(cfg)
 	if err != nil {
-		return fmt.Errorf("verify: %w", err)
+		return verifyResult{}, fmt.Errorf("verify: %w", err)
 	}
 	var rep *verify.Report
 	if fromGitHub {
@@ -288,26 +354,9 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 		rep, err = v.Verify(ctx, bundles, artifacts)
 	}
 	if err != nil {
-		return fmt.Errorf("verify: %w", err)
+		return verifyResult{}, fmt.Errorf("verify: %w", err)
 	}
-	if *format == "json" {
-		out, err := json.MarshalIndent(rep, "", "  ")
-		if err != nil {
-			return fault.Operationalf("verify: encode report: %w", err)
-		}
-		fmt.Fprintf(stdio.Out, "%s\n", out)
-	} else {
-		writeTable(stdio.Out, rep)
-	}
-	if len(rep.Bundles) == 0 {
-		return denied("no attestation found: " + source)
-	}
-	if !rep.Verified {
-		badBundles, badArtifacts := rep.Failures()
-		return denied(fmt.Sprintf("verification failed: %d of %d bundle(s) failed, %d of %d artifact(s) without a verified attestation%s",
-			badBundles, len(rep.Bundles), badArtifacts, len(rep.Artifacts), ofAssets))
-	}
-	return nil
+	return verifyResult{rep: rep, source: source, ofAssets: ofAssets}, nil
 }
 
 // safe renders text that came from a bundle (or from errors quoting it) so

@@ -13,6 +13,8 @@ package verify
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -201,6 +203,13 @@ type Record struct {
 	// Reevaluation is the recorded evidence decided again under --policy.
 	Reevaluation *Reevaluation `json:"reevaluation,omitempty"`
 	Errors       []string      `json:"errors"`
+
+	// Predicate is the predicate of a verified record, for callers that act
+	// on a verified decision (`airlock grants export`); nil unless Verified.
+	Predicate json.RawMessage `json:"-"`
+	// BundleDigest is "sha256:HEX" of the bundle bytes that were verified
+	// (a file, or one JSONL line).
+	BundleDigest string `json:"-"`
 
 	// covers lists the artifacts this record attests (verified, not a refusal).
 	covers []int
@@ -411,7 +420,12 @@ func (v *Verifier) verifyBundle(ctx context.Context, name string, data []byte, a
 			rec.Verified = false
 			rec.covers = nil
 		}
+		if !rec.Verified {
+			rec.Predicate = nil
+		}
 	}()
+	bsum := sha256.Sum256(data)
+	rec.BundleDigest = "sha256:" + hex.EncodeToString(bsum[:])
 
 	var b bundle.Bundle
 	if err := b.UnmarshalJSON(data); err != nil {
@@ -527,6 +541,7 @@ func (v *Verifier) verifyBundle(ctx context.Context, name string, data []byte, a
 			rec.Reasons = o.Reasons
 		}
 		rec.Errors = append(rec.Errors, o.Errors...)
+		rec.Predicate = pred
 		if v.policy != nil && st.PredicateType == DecisionPredicateType && len(rec.Errors) == 0 {
 			rec.Reevaluation = v.reevaluate(ctx, pred)
 			if v.requirePass && !rec.Reevaluation.Allow {
