@@ -11,6 +11,7 @@ TSA     := $(TOOLS)/timestamp-server-v2.1.3/timestamp-server
 COSIGN  := $(TOOLS)/cosign-v3.1.3/cosign
 export AIRLOCK_TOOLS := $(TOOLS)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 
 .PHONY: demo test build fmt-check vet lint unit bench tools clean
 
@@ -22,7 +23,7 @@ demo:
 test: fmt-check vet lint unit
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X github.com/airlock-dev/airlock/internal/cli.Version=$(VERSION)" -o bin/airlock ./cmd/airlock
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X github.com/airlock-dev/airlock/internal/cli.Version=$(VERSION) -X github.com/airlock-dev/airlock/internal/cli.Commit=$(COMMIT)" -o bin/airlock ./cmd/airlock
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^tools/')); \
