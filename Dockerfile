@@ -16,4 +16,7 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/airlock-dev/a
 # (GitHub's docs: "Docker actions must be run by the default Docker user (root)").
 FROM gcr.io/distroless/static-debian12
 COPY --from=build /out/airlock /airlock
+# The same user and entrypoint as `make image` (internal/image) and the
+# release (.goreleaser.yaml).
+USER 0:0
 ENTRYPOINT ["/airlock"]

@@ -12,8 +12,9 @@ COSIGN  := $(TOOLS)/cosign-v3.1.3/cosign
 OPA     := $(TOOLS)/opa-v1.22.3/opa
 export AIRLOCK_TOOLS := $(TOOLS)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 
-.PHONY: demo test build fmt-check vet lint unit bench tools clean
+.PHONY: demo test build image fmt-check vet lint unit bench tools clean
 
 ## demo: run the gate six times against an in-process GitHub (no network): five denies (one a self-approval), then an allow
 demo:
@@ -23,7 +24,15 @@ demo:
 test: fmt-check vet lint unit
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X github.com/airlock-dev/airlock/internal/cli.Version=$(VERSION)" -o bin/airlock ./cmd/airlock
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X github.com/airlock-dev/airlock/internal/cli.Version=$(VERSION) -X github.com/airlock-dev/airlock/internal/cli.Commit=$(COMMIT)" -o bin/airlock ./cmd/airlock
+
+## image: the action's OCI image into bin/oci (no Docker engine, no registry): /airlock on root, CA certificates from Debian's ca-certificates
+IMAGE_ARCH ?= $(shell $(GO) env GOARCH)
+CA_BUNDLE  ?= /etc/ssl/certs/ca-certificates.crt
+image:
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags "-s -w -X github.com/airlock-dev/airlock/internal/cli.Version=$(VERSION) -X github.com/airlock-dev/airlock/internal/cli.Commit=$(COMMIT)" -o bin/linux_$(IMAGE_ARCH)/airlock ./cmd/airlock
+	rm -rf bin/oci
+	$(GO) run ./internal/image/mkimage bin/linux_$(IMAGE_ARCH)/airlock $(CA_BUNDLE) bin/oci $(IMAGE_ARCH)
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^tools/')); \

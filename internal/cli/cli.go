@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -40,7 +41,7 @@ Usage:
   airlock grants export --out FILE [verify's flags] [ARTIFACT]
                                verify an allow decision, then write its grants as an OPA bundle for per-call enforcement
   airlock demo                 run the gate against an in-process GitHub: five denies, then an allow
-  airlock version              print the version
+  airlock version              print the version, commit and Go version
 
 Exit codes: 0 allow/verified · 1 deny/verification failed · 2 usage, config or policy error · 3 operational failure
 `
@@ -91,7 +92,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdio S
 	case "demo":
 		return runDemo(ctx, args[1:], stdio)
 	case "version", "--version":
-		fmt.Fprintf(stdio.Out, "airlock %s\n", Version)
+		info, ok := debug.ReadBuildInfo()
+		fmt.Fprint(stdio.Out, versionLine(info, ok))
 		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdio.Out, usage)

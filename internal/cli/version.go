@@ -1,0 +1,37 @@
+package cli
+
+import (
+	"fmt"
+	"runtime"
+	"runtime/debug"
+)
+
+// Commit is set at build time with -ldflags "-X .../internal/cli.Commit=…"
+// by make build and the release; otherwise it comes from the build info.
+var Commit = ""
+
+// versionLine is what `airlock version` prints: version, commit and Go
+// version. A binary built by `go install …@vX.Y.Z` has no -ldflags, so the
+// module version and the VCS revision come from its build info.
+func versionLine(info *debug.BuildInfo, ok bool) string {
+	version, commit, goVersion := Version, Commit, runtime.Version()
+	if ok && info != nil {
+		if version == "dev" && info.Main.Version != "" && info.Main.Version != "(devel)" {
+			version = info.Main.Version
+		}
+		if info.GoVersion != "" {
+			goVersion = info.GoVersion
+		}
+		if commit == "" {
+			for _, s := range info.Settings {
+				if s.Key == "vcs.revision" {
+					commit = s.Value
+				}
+			}
+		}
+	}
+	if commit == "" {
+		commit = "unknown"
+	}
+	return fmt.Sprintf("airlock %s (commit %s, %s)\n", version, commit, goVersion)
+}
