@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -94,6 +95,12 @@ func ServeFault(w http.ResponseWriter, r *http.Request, f Fault) bool {
 }
 
 func serveFault(w http.ResponseWriter, r *http.Request, f *Fault, rateLimit int) bool {
+	if !f.delayOnly() {
+		// Read the request first: only then does net/http watch the
+		// connection and end r's context when the client goes away, which a
+		// fault that waits (Delay, SlowBody) relies on.
+		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 64<<20))
+	}
 	if f.Delay > 0 {
 		t := time.NewTimer(f.Delay)
 		select {
@@ -228,6 +235,7 @@ type Server struct {
 	checks        map[string]*checksState  // by repoKey; checks.go
 	tokens        map[string]*tokenState
 	faults        map[string][]*Fault
+	faultsServed  map[string]int
 	log           []Request
 	unimplemented []Request
 	keys          []*signingKey // last is current
@@ -252,18 +260,19 @@ func New(opts ...Option) (*Server, error) {
 		}
 	}
 	s := &Server{
-		cfg:       cfg,
-		mux:       http.NewServeMux(),
-		routes:    map[string]*route{},
-		byName:    map[string]*route{},
-		reqToken:  randomHex(20),
-		jobToken:  "ghs_" + randomHex(18),
-		blobKey:   []byte(randomHex(32)),
-		tokens:    map[string]*tokenState{},
-		faults:    map[string][]*Fault{},
-		repos:     map[string]*repoState{},
-		teams:     map[string]map[string]string{},
-		runClaims: map[string]any{},
+		cfg:          cfg,
+		mux:          http.NewServeMux(),
+		routes:       map[string]*route{},
+		byName:       map[string]*route{},
+		reqToken:     randomHex(20),
+		jobToken:     "ghs_" + randomHex(18),
+		blobKey:      []byte(randomHex(32)),
+		tokens:       map[string]*tokenState{},
+		faults:       map[string][]*Fault{},
+		faultsServed: map[string]int{},
+		repos:        map[string]*repoState{},
+		teams:        map[string]map[string]string{},
+		runClaims:    map[string]any{},
 	}
 	if cfg.key != nil {
 		s.keys = []*signingKey{newSigningKey(cfg.key)}
@@ -366,6 +375,14 @@ func (s *Server) InjectFault(route string, f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults[route] = append(s.faults[route], &f)
+}
+
+// FaultsServed is how many requests to route a fault took, counted when the
+// fault starts (the request log has an entry only once the answer ends).
+func (s *Server) FaultsServed(route string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.faultsServed[route]
 }
 
 // ClearFaults drops every queued fault.
@@ -500,6 +517,7 @@ func (s *Server) takeFault(name string) *Fault {
 		return nil
 	}
 	f := *q[0]
+	s.faultsServed[name]++
 	if q[0].Times > 0 {
 		q[0].Times--
 		if q[0].Times == 0 {
