@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -38,6 +39,10 @@ const (
 )
 
 const docURL = "https://docs.github.com/rest"
+
+// DefaultRateLimit is the requests per hour a token gets unless WithRateLimit
+// says otherwise (GitHub's for a GITHUB_TOKEN is 1,000; 5,000 for apps).
+const DefaultRateLimit = 5000
 
 // Fault changes how one route answers. Faults queue per route: the first one
 // applies until it has been used Times times, then the next one applies.
@@ -64,11 +69,53 @@ type Fault struct {
 	// OversizeBytes sends a syntactically valid JSON body of exactly this
 	// many bytes (status 200 unless Status says otherwise).
 	OversizeBytes int
+	// Drop closes the connection without an answer, with a TCP reset: the
+	// client sees what a server that dies mid-request shows.
+	Drop bool
+	// Location is sent as the Location header (with a 3xx Status: a redirect).
+	Location string
+	// SlowBody answers (status 200 unless Status says otherwise) with the
+	// start of a JSON body, then one more byte every SlowBody, until the
+	// client gives up.
+	SlowBody time.Duration
 	// Times is how often the fault applies; 0 means forever.
 	Times int
 }
 
-func (f Fault) delayOnly() bool { return f.Status == 0 && f.Body == nil && f.OversizeBytes == 0 }
+func (f Fault) delayOnly() bool {
+	return f.Status == 0 && f.Body == nil && f.OversizeBytes == 0 && !f.Drop && f.SlowBody == 0
+}
+
+// ServeFault plays f on w for r, as a route with f injected would: the delay,
+// then the fault's answer. It reports whether it answered; false means f only
+// delays and the normal answer is still to come. Test harnesses that put
+// faults in front of other servers use it, so every fault behaves alike.
+func ServeFault(w http.ResponseWriter, r *http.Request, f Fault) bool {
+	return serveFault(w, r, &f, DefaultRateLimit)
+}
+
+func serveFault(w http.ResponseWriter, r *http.Request, f *Fault, rateLimit int) bool {
+	if !f.delayOnly() {
+		// Read the request first: only then does net/http watch the
+		// connection and end r's context when the client goes away, which a
+		// fault that waits (Delay, SlowBody) relies on.
+		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 64<<20))
+	}
+	if f.Delay > 0 {
+		t := time.NewTimer(f.Delay)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return true
+		}
+	}
+	if f.delayOnly() {
+		return false
+	}
+	writeFault(w, r, f, rateLimit)
+	return true
+}
 
 // Request is one entry of the request log. The Authorization header is never
 // stored: only whether it was present.
@@ -188,6 +235,7 @@ type Server struct {
 	checks        map[string]*checksState  // by repoKey; checks.go
 	tokens        map[string]*tokenState
 	faults        map[string][]*Fault
+	faultsServed  map[string]int
 	log           []Request
 	unimplemented []Request
 	keys          []*signingKey // last is current
@@ -205,25 +253,26 @@ type tokenState struct {
 
 // New starts a simulator on a loopback port.
 func New(opts ...Option) (*Server, error) {
-	cfg := config{addr: "127.0.0.1:0", now: time.Now, rateLimit: 5000}
+	cfg := config{addr: "127.0.0.1:0", now: time.Now, rateLimit: DefaultRateLimit}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
 			return nil, fmt.Errorf("githubsim: %w", err)
 		}
 	}
 	s := &Server{
-		cfg:       cfg,
-		mux:       http.NewServeMux(),
-		routes:    map[string]*route{},
-		byName:    map[string]*route{},
-		reqToken:  randomHex(20),
-		jobToken:  "ghs_" + randomHex(18),
-		blobKey:   []byte(randomHex(32)),
-		tokens:    map[string]*tokenState{},
-		faults:    map[string][]*Fault{},
-		repos:     map[string]*repoState{},
-		teams:     map[string]map[string]string{},
-		runClaims: map[string]any{},
+		cfg:          cfg,
+		mux:          http.NewServeMux(),
+		routes:       map[string]*route{},
+		byName:       map[string]*route{},
+		reqToken:     randomHex(20),
+		jobToken:     "ghs_" + randomHex(18),
+		blobKey:      []byte(randomHex(32)),
+		tokens:       map[string]*tokenState{},
+		faults:       map[string][]*Fault{},
+		faultsServed: map[string]int{},
+		repos:        map[string]*repoState{},
+		teams:        map[string]map[string]string{},
+		runClaims:    map[string]any{},
 	}
 	if cfg.key != nil {
 		s.keys = []*signingKey{newSigningKey(cfg.key)}
@@ -328,6 +377,14 @@ func (s *Server) InjectFault(route string, f Fault) {
 	s.faults[route] = append(s.faults[route], &f)
 }
 
+// FaultsServed is how many requests to route a fault took, counted when the
+// fault starts (the request log has an entry only once the answer ends).
+func (s *Server) FaultsServed(route string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.faultsServed[route]
+}
+
 // ClearFaults drops every queued fault.
 func (s *Server) ClearFaults() {
 	s.mu.Lock()
@@ -428,17 +485,7 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *route) {
 
 	if f := s.takeFault(rt.Name); f != nil {
 		entry.Faulted = true
-		if f.Delay > 0 {
-			t := time.NewTimer(f.Delay)
-			select {
-			case <-t.C:
-			case <-r.Context().Done():
-				t.Stop()
-				return
-			}
-		}
-		if !f.delayOnly() {
-			s.writeFault(rec, f)
+		if serveFault(rec, r, f, s.cfg.rateLimit) {
 			return
 		}
 	}
@@ -470,6 +517,7 @@ func (s *Server) takeFault(name string) *Fault {
 		return nil
 	}
 	f := *q[0]
+	s.faultsServed[name]++
 	if q[0].Times > 0 {
 		q[0].Times--
 		if q[0].Times == 0 {
@@ -479,13 +527,20 @@ func (s *Server) takeFault(name string) *Fault {
 	return &f
 }
 
-func (s *Server) writeFault(w http.ResponseWriter, f *Fault) {
+func writeFault(w http.ResponseWriter, r *http.Request, f *Fault, rateLimit int) {
+	if f.Drop {
+		dropConnection(w)
+		return
+	}
 	h := w.Header()
+	if f.Location != "" {
+		h.Set("Location", f.Location)
+	}
 	if f.RetryAfter != "" {
 		h.Set("Retry-After", f.RetryAfter)
 	}
 	if f.RateLimitRemaining != nil {
-		h.Set("X-RateLimit-Limit", strconv.Itoa(s.cfg.rateLimit))
+		h.Set("X-RateLimit-Limit", strconv.Itoa(rateLimit))
 		h.Set("X-RateLimit-Remaining", strconv.Itoa(*f.RateLimitRemaining))
 		h.Set("X-RateLimit-Resource", "core")
 	}
@@ -494,6 +549,8 @@ func (s *Server) writeFault(w http.ResponseWriter, f *Fault) {
 	}
 	status := f.Status
 	switch {
+	case f.SlowBody > 0:
+		writeSlowly(w, r, status, f.SlowBody)
 	case f.OversizeBytes > 0:
 		if status == 0 {
 			status = http.StatusOK
@@ -515,6 +572,47 @@ func (s *Server) writeFault(w http.ResponseWriter, f *Fault) {
 			msg = defaultMessage(status)
 		}
 		writeError(w, status, msg, f.DocumentationURL)
+	}
+}
+
+// dropConnection closes the client's connection with a reset (SO_LINGER 0)
+// instead of an answer.
+func dropConnection(w http.ResponseWriter) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		panic("githubsim: cannot drop the connection: " + err.Error())
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = conn.Close()
+}
+
+// writeSlowly sends the start of a JSON object, then one byte per interval
+// until the client goes away.
+func writeSlowly(w http.ResponseWriter, r *http.Request, status int, interval time.Duration) {
+	if status == 0 {
+		status = http.StatusOK
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	rc := http.NewResponseController(w)
+	_, _ = w.Write([]byte(`{"a":"`))
+	_ = rc.Flush()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-t.C:
+			if _, err := w.Write([]byte("a")); err != nil {
+				return
+			}
+			if rc.Flush() != nil {
+				return
+			}
+		}
 	}
 }
 
@@ -638,6 +736,9 @@ func (r *recorder) WriteHeader(code int) {
 	}
 	r.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController reach the connection (Flush, Hijack).
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 func (r *recorder) Write(b []byte) (int, error) {
 	if r.status == 0 {

@@ -586,3 +586,59 @@ func TestWithAddrRejectsNonLoopback(t *testing.T) {
 }
 
 func jsonB64(seg string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(seg) }
+
+// The faults a connection-level test needs: a reset instead of an answer, a
+// redirect, and a body that never ends.
+func TestConnectionFaults(t *testing.T) {
+	url := func(s *githubsim.Server) string { return s.APIURL() + "/repos/o/r/environments/production" }
+	do := func(t *testing.T, s *githubsim.Server, hc *http.Client) (*http.Response, error) {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, url(s), nil)
+		req.Header.Set("Authorization", "Bearer "+s.JobToken())
+		return hc.Do(req)
+	}
+	t.Run("drop", func(t *testing.T) {
+		s := newSim(t)
+		s.Seed("o", "r")
+		s.InjectFault(envRoute, githubsim.Fault{Drop: true})
+		if resp, err := do(t, s, &http.Client{}); err == nil {
+			resp.Body.Close()
+			t.Fatalf("expected no answer, got %d", resp.StatusCode)
+		}
+	})
+	t.Run("redirect", func(t *testing.T) {
+		s := newSim(t)
+		s.Seed("o", "r")
+		s.InjectFault(envRoute, githubsim.Fault{Status: http.StatusFound, Location: "http://elsewhere.example/x"})
+		hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := do(t, s, hc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "http://elsewhere.example/x" {
+			t.Errorf("expected 302 to elsewhere, got %d %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+	})
+	t.Run("slow body", func(t *testing.T) {
+		s := newSim(t)
+		s.Seed("o", "r")
+		s.InjectFault(envRoute, githubsim.Fault{SlowBody: 10 * time.Millisecond})
+		resp, err := do(t, s, &http.Client{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		buf := make([]byte, 64)
+		got := 0
+		for got < 12 {
+			n, err := resp.Body.Read(buf[got:])
+			if err != nil {
+				t.Fatalf("after %d bytes: %v", got, err)
+			}
+			got += n
+		}
+		if resp.StatusCode != 200 || string(buf[:7]) != `{"a":"a` {
+			t.Errorf("expected a 200 body that keeps coming, got %d %q", resp.StatusCode, buf[:got])
+		}
+	})
+}
