@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/airlock-dev/airlock/internal/fault"
 	"github.com/airlock-dev/airlock/internal/policy"
 )
 
@@ -28,8 +29,11 @@ type Reevaluation struct {
 // reevaluate feeds the evidence exactly as signed (raw JSON, not a
 // round-trip through our types, which could drop what it does not know) to
 // the policy. Evidence that is missing or cannot be decided on is a deny,
-// never an allow.
-func (v *Verifier) reevaluate(ctx context.Context, predicate json.RawMessage) *Reevaluation {
+// never an allow. An evaluation that could not run (a cancelled or timed-out
+// context, input the engine cannot encode) is not the policy's answer: it
+// is returned as an error, so the run ends in exit 3 (or 2), not in a deny
+// that reads as "the policy refused".
+func (v *Verifier) reevaluate(ctx context.Context, predicate json.RawMessage) (*Reevaluation, error) {
 	deny := func(msg string) *Reevaluation {
 		return &Reevaluation{Reasons: []Reason{{Control: "C5", Message: msg}}}
 	}
@@ -37,14 +41,17 @@ func (v *Verifier) reevaluate(ctx context.Context, predicate json.RawMessage) *R
 		Evidence json.RawMessage `json:"evidence"`
 	}
 	if err := json.Unmarshal(predicate, &p); err != nil {
-		return deny(fmt.Sprintf("decision predicate: %v", err))
+		return deny(fmt.Sprintf("decision predicate: %v", err)), nil
 	}
 	if len(p.Evidence) == 0 || string(p.Evidence) == "null" {
-		return deny("the decision records no evidence to re-evaluate")
+		return deny("the decision records no evidence to re-evaluate"), nil
 	}
 	d, err := v.policy.Evaluate(ctx, p.Evidence)
 	if err != nil {
-		return deny(fmt.Sprintf("re-evaluate: %v", err))
+		if fault.KindOf(err) == fault.KindConfig || fault.KindOf(err) == fault.KindUsage {
+			return nil, fmt.Errorf("re-evaluate under --policy: %w", err)
+		}
+		return nil, fault.Operationalf("re-evaluate under --policy: %w", err)
 	}
 	r := &Reevaluation{Allow: d.Allow, Reasons: d.Reasons, PolicyDigest: d.PolicyDigest}
 	if r.Reasons == nil {
@@ -53,5 +60,5 @@ func (v *Verifier) reevaluate(ctx context.Context, predicate json.RawMessage) *R
 	if !r.Allow && len(r.Reasons) == 0 {
 		r.Reasons = []Reason{{Control: "C5", Message: "denied without a reason"}}
 	}
-	return r
+	return r, nil
 }

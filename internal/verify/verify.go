@@ -213,6 +213,9 @@ type Record struct {
 
 	// covers lists the artifacts this record attests (verified, not a refusal).
 	covers []int
+	// opErr is an operational failure that makes the whole run undecided
+	// (a --policy evaluation that could not run): never a verdict.
+	opErr error
 }
 
 func (r *Record) fail(format string, a ...any) {
@@ -343,6 +346,11 @@ func (v *Verifier) run(ctx context.Context, produce func(context.Context, chan<-
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fault.Operationalf("verify: %w", err)
+	}
+	for _, r := range records {
+		if r.opErr != nil {
+			return nil, fmt.Errorf("verify: %w", r.opErr)
+		}
 	}
 
 	rep := &Report{Bundles: records, Errors: []string{}}
@@ -543,7 +551,13 @@ func (v *Verifier) verifyBundle(ctx context.Context, name string, data []byte, a
 		rec.Errors = append(rec.Errors, o.Errors...)
 		rec.Predicate = pred
 		if v.policy != nil && st.PredicateType == DecisionPredicateType && len(rec.Errors) == 0 {
-			rec.Reevaluation = v.reevaluate(ctx, pred)
+			re, err := v.reevaluate(ctx, pred)
+			if err != nil {
+				rec.opErr = fmt.Errorf("%s: %w", name, err)
+				rec.fail("%v", err)
+				return rec
+			}
+			rec.Reevaluation = re
 			if v.requirePass && !rec.Reevaluation.Allow {
 				rec.fail("re-evaluated under --policy %s: the recorded evidence would now be denied", rec.Reevaluation.PolicyDigest)
 			}
