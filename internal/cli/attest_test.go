@@ -35,15 +35,8 @@ type signedRun struct {
 func newSignedRun(t *testing.T) *signedRun {
 	t.Helper()
 	r := newRun(t)
-	ss, err := sigstoresim.New(sigstoresim.Config{Issuer: r.sim.IssuerURL(), HTTPClient: &http.Client{Timeout: 10 * time.Second}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ss.Close)
-	root, err := ss.TrustedRootJSON()
-	if err != nil {
-		t.Fatal(err)
-	}
+	local := newSignedRunSigstore(t, r)
+	ss, root := local.ss, local.root
 	rootPath := filepath.Join(r.dir, "trusted_root.json")
 	if err := os.WriteFile(rootPath, root, 0o600); err != nil {
 		t.Fatal(err)

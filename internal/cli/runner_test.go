@@ -550,6 +550,7 @@ func TestActionCheckModeAsTheRunnerRunsIt(t *testing.T) {
 // localSigstore is an in-process Fulcio and timestamp authority trusting
 // the simulator's OIDC issuer.
 type localSigstore struct {
+	ss          *sigstoresim.Server
 	fulcio, tsa string
 	root        []byte
 }
@@ -565,7 +566,7 @@ func newSignedRunSigstore(t *testing.T, r *gateRun) localSigstore {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return localSigstore{fulcio: ss.FulcioURL(), tsa: ss.TSAURL(), root: root}
+	return localSigstore{ss: ss, fulcio: ss.FulcioURL(), tsa: ss.TSAURL(), root: root}
 }
 
 // yamlUnmarshal reads a workflow leniently: it has many keys the test
