@@ -9,6 +9,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -67,14 +68,10 @@ func strictYAML(data []byte, v any) error {
 	}
 	var extra any
 	if err := dec.Decode(&extra); err == nil {
-		return strconvErr("a second YAML document")
+		return errors.New("a second YAML document")
 	}
 	return nil
 }
-
-type strconvErr string
-
-func (e strconvErr) Error() string { return string(e) }
 
 func loadAction(t testing.TB) *actionMeta {
 	t.Helper()
