@@ -191,6 +191,9 @@ type Approval struct {
 type Collector struct {
 	GH  *ghapi.Client
 	Now func() time.Time
+	// PullRequest is the pull request the caller already read (the check
+	// reads it to find the promotion files); nil: Collect reads it.
+	PullRequest *ghapi.PullRequest
 }
 
 // PullRequestRef reads a pull request ref, refs/pull/N/merge or
@@ -288,12 +291,18 @@ func (c *Collector) Collect(ctx context.Context, claims *identity.Claims, req Re
 		})
 	} else if n, _, ok := PullRequestRef(claims.Ref); ok {
 		prNumber = n
-		calls = append(calls,
-			func(ctx context.Context) error {
+		pr = c.PullRequest
+		if pr != nil && pr.Number != prNumber {
+			return nil, fault.Configf("approvals: the pull request given (#%d) is not the one the verified ref %q names", pr.Number, claims.Ref)
+		}
+		if pr == nil {
+			calls = append(calls, func(ctx context.Context) error {
 				var err error
 				pr, err = c.GH.PullRequest(ctx, owner, repo, prNumber)
 				return notVisible(err, "pull-requests: read")
-			},
+			})
+		}
+		calls = append(calls,
 			func(ctx context.Context) error {
 				var err error
 				reviews, err = c.GH.PullRequestReviews(ctx, owner, repo, prNumber)

@@ -1,4 +1,4 @@
-// Package checkrun turns a pull request check (gate.Check) into what GitHub
+// Package checkrun turns a pull request check (gate.DecideCheck) into what GitHub
 // shows on the pull request: one check run named "airlock / promotion" on
 // the head commit, with a conclusion, the step summary's table and
 // annotations on the lines of the files that caused each finding — or,

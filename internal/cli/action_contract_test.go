@@ -307,7 +307,7 @@ func actionConfig(getenv func(string) string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	cc, timeout, ws, err := checkConfig(r, getenv, &bytes.Buffer{})
+	cc, timeout, _, err := checkConfig(r, getenv, &bytes.Buffer{})
 	if err != nil {
 		return nil, err
 	}
@@ -315,11 +315,10 @@ func actionConfig(getenv func(string) string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	ac, err := attestConfig(r, getenv, engine, ws)
+	ac, err := attestConfig(r, getenv, engine, true)
 	if err != nil {
 		return nil, err
 	}
-	ac.OutDir = ""
 	cc.ResolveCredentials = nil
 	return []any{mode, cc, timeout, ac}, nil
 }

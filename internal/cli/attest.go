@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"strconv"
@@ -19,10 +18,11 @@ import (
 // defaultSigningKeyEnv is the variable the key signer reads its PEM from.
 const defaultSigningKeyEnv = "AIRLOCK_SIGNING_KEY"
 
-// attestConfig reads the attestation inputs. An empty `signer` (the CLI run
-// outside the action, where action.yml's default `sigstore` is not applied)
-// means no attestation; the outputs then say so.
-func attestConfig(r *actionio.Runner, getenv func(string) string, engine *policy.Engine, ws string) (gate.AttestConfig, error) {
+// attestConfig reads the attestation inputs. The gate needs `signer` (the
+// runner always passes action.yml's default); the check, which signs
+// nothing, takes an unset one as none and still refuses a malformed one.
+// Where the bundle is written is the signing step's business.
+func attestConfig(r *actionio.Runner, getenv func(string) string, engine *policy.Engine, requireSigner bool) (gate.AttestConfig, error) {
 	ac := gate.AttestConfig{
 		Signer:     r.Input("signer"),
 		Subjects:   listInput(r.Input("subjects")),
@@ -36,6 +36,10 @@ func attestConfig(r *actionio.Runner, getenv func(string) string, engine *policy
 	}
 	switch ac.Signer {
 	case "":
+		if !requireSigner {
+			ac.Signer = gate.SignerNone
+			return ac, nil
+		}
 		// The runner always passes action.yml's default (sigstore); the
 		// code has none of its own, so a run without it is not guessed at.
 		return ac, fault.Configf("input signer: not set: expected sigstore, key or none")
@@ -89,11 +93,6 @@ func attestConfig(r *actionio.Runner, getenv func(string) string, engine *policy
 		r.Mask(key)
 		ac.KeyPEM = []byte(key)
 	}
-	dir, err := newRunDir(ws, "attest-")
-	if err != nil {
-		return ac, err
-	}
-	ac.OutDir = dir
 	return ac, ac.Validate()
 }
 
@@ -119,16 +118,15 @@ func maxDecisionTTL(engine *policy.Engine) (time.Duration, error) {
 	return time.Duration(n) * time.Second, nil
 }
 
-// runAttest signs and publishes the decision. It returns the outputs to set
-// even on failure, so a workflow sees what was written, and the step
-// summary's attestation section (empty when nothing was to be signed).
-func runAttest(ctx context.Context, runner *actionio.Runner, cfg gate.Config, ac gate.AttestConfig, res *gate.Result, ws string) ([]actionio.Output, string, error) {
+// attestOutputs are the outputs and the step summary's attestation
+// section for what signing and publishing made (att), or for their failure
+// (failed); nothing when nothing was to be signed.
+func attestOutputs(runner *actionio.Runner, ws string, ac gate.AttestConfig, att *gate.Attestation, failed error) ([]actionio.Output, string) {
 	if ac.Signer == gate.SignerNone {
-		return nil, "", nil
+		return nil, ""
 	}
-	att, err := gate.Attest(ctx, cfg, ac, res, gate.AttestDeps{HTTPClient: httpClient(), Now: time.Now, Mask: runner.Mask})
-	if err != nil {
-		return []actionio.Output{{Name: "attested", Value: "false"}}, "\n### Attestation (C12)\n\nNot signed: airlock could not sign or publish the decision (see the error annotation).\n", err
+	if failed != nil || att == nil {
+		return []actionio.Output{{Name: "attested", Value: "false"}}, "\n### Attestation (C12)\n\nNot signed: airlock could not sign or publish the decision (see the error annotation).\n"
 	}
 	out := []actionio.Output{
 		{Name: "attested", Value: strconv.FormatBool(att.Skipped == "")},
@@ -150,7 +148,7 @@ func runAttest(ctx context.Context, runner *actionio.Runner, cfg gate.Config, ac
 	default:
 		summary += fmt.Sprintf("Signed and written to `%s`; not published (a deny is uploaded only with `attest-deny: true`).\n", att.AssetName)
 	}
-	return out, summary, nil
+	return out, summary
 }
 
 func idString(id int64) string {

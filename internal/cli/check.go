@@ -42,11 +42,12 @@ func checkConfig(runner *actionio.Runner, getenv func(string) string, stdout io.
 			return getenv(k)
 		}, stdout)
 	}
-	cfg, timeout, outDir, err := gateConfig(view, getenv)
+	cfg, timeout, outDir, err := gateInputs(view, getenv)
 	cc.Config = cfg
 	if err != nil {
 		return cc, 0, "", err
 	}
+	cc.Approvals = checkApprovals(cc.Approvals)
 	if credentialsFileInput(creds) {
 		p := path.Clean(filepath.ToSlash(creds))
 		if path.IsAbs(p) || strings.HasPrefix(p, "../") || p == ".." {
@@ -93,62 +94,64 @@ func runCheck(ctx context.Context, args []string, getenv func(string) string, st
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	runner := actionio.New(getenv, stdio.Out)
-	err := checkMain(ctx, runner, getenv, stdio)
-	if err != nil && exitCode(err) != ExitDeny {
-		runner.Error("airlock could not check the promotion", err.Error())
-	}
-	return err
+	return runActionMode(ctx, modeCheck, getenv, stdio)
 }
 
-func checkMain(ctx context.Context, runner *actionio.Runner, getenv func(string) string, stdio Stdio) error {
+// checkState is the check's pipeline state.
+type checkState struct {
+	res  *gate.CheckResult
+	body *checkrun.Body
+	pub  *checkrun.Published
+}
+
+// checkMain runs the check's pipeline: decide → publish (the check run) →
+// emit. Nothing is minted or signed.
+func checkMain(ctx context.Context, runner *actionio.Runner, rc *runConfig, getenv func(string) string, stdio Stdio) error {
 	started := time.Now()
-	cfg, timeout, outDir, err := checkConfig(runner, getenv, stdio.Out)
-	if err != nil {
-		return err
-	}
-	engine, err := loadPolicy(ctx, inWorkspace(getenv, runner.Input("policy")), getenv("GITHUB_WORKSPACE"))
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	cfg := rc.check
 	hc := httpClient()
-	res, err := gate.Check(ctx, cfg, gate.Deps{HTTPClient: hc, Now: time.Now, Policy: engine, Mask: runner.Mask})
-	if err != nil {
-		return err
-	}
-	paths := cfg.ManifestPaths
-	if len(paths) == 0 {
-		paths = []string{cfg.ProductionManifest}
-	}
-	body, err := checkrun.Build(res, paths)
-	if err != nil {
-		return fault.Operational(err)
-	}
-	gh, err := ghapi.New(cfg.APIURL, cfg.GitHubToken, hc)
-	if err != nil {
-		return err
-	}
-	owner, repo, _ := strings.Cut(res.Repository, "/")
 	server := strings.TrimRight(orDefault(getenv("GITHUB_SERVER_URL"), "https://github.com"), "/")
-	pub, pubErr := checkrun.Publish(ctx, gh, checkrun.Target{
-		Owner: owner, Repo: repo, HeadSHA: res.PullRequest.HeadSHA,
-		DetailsURL: fmt.Sprintf("%s/%s/actions/runs/%s", server, res.Repository, res.Claims.RunID),
-		ExternalID: res.Claims.RunID + "/" + res.Claims.RunAttempt,
-		StartedAt:  started, Now: time.Now,
-	}, body)
-	if err := emitCheck(runner, res, body, pub, outDir, stdio); err != nil && pubErr == nil {
-		return err
-	}
-	if pubErr != nil {
-		// Not published is never a pass, whatever the decision was.
-		return pubErr
-	}
-	if body.Conclusion != ghapi.ConclusionSuccess {
-		return denied(fmt.Sprintf("promotion check %s: %s", body.Conclusion, body.Title))
-	}
-	return nil
+	return gate.Execute(ctx, gate.Steps[*checkState]{
+		Decide: func(ctx context.Context) (*checkState, error) {
+			res, err := gate.DecideCheck(ctx, cfg, gate.Deps{HTTPClient: hc, Now: time.Now, Policy: rc.policy, Mask: runner.Mask})
+			if err != nil {
+				return nil, err
+			}
+			paths := cfg.ManifestPaths
+			if len(paths) == 0 {
+				paths = []string{cfg.ProductionManifest}
+			}
+			body, err := checkrun.Build(res, paths)
+			if err != nil {
+				return nil, fault.Operational(err)
+			}
+			return &checkState{res: res, body: body}, nil
+		},
+		Verdict: func(r *checkState) error {
+			if r.body.Conclusion != ghapi.ConclusionSuccess {
+				return denied(fmt.Sprintf("promotion check %s: %s", r.body.Conclusion, r.body.Title))
+			}
+			return nil
+		},
+		Publish: func(ctx context.Context, r *checkState) (*checkState, error) {
+			// Not published is never a pass, whatever the decision was.
+			gh, err := ghapi.New(cfg.APIURL, cfg.GitHubToken, hc)
+			if err != nil {
+				return r, err
+			}
+			owner, repo, _ := strings.Cut(r.res.Repository, "/")
+			r.pub, err = checkrun.Publish(ctx, gh, checkrun.Target{
+				Owner: owner, Repo: repo, HeadSHA: r.res.PullRequest.HeadSHA,
+				DetailsURL: fmt.Sprintf("%s/%s/actions/runs/%s", server, r.res.Repository, r.res.Claims.RunID),
+				ExternalID: r.res.Claims.RunID + "/" + r.res.Claims.RunAttempt,
+				StartedAt:  started, Now: time.Now,
+			}, r.body)
+			return r, err
+		},
+		Emit: func(r *checkState, _ error) error {
+			return emitCheck(runner, r.res, r.body, r.pub, rc.ws, stdio)
+		},
+	})
 }
 
 // emitCheck writes what the workflow and people read: outputs, the step

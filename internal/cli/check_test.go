@@ -765,3 +765,24 @@ func TestCheckSendsNoSecretWhereThePullRequestPoints(t *testing.T) {
 	}
 	r.assertNoSecrets(o)
 }
+
+// TestCheckReadsThePullRequestOnce: the check reads the pull request to find
+// its promotion files and hands it to the approvals collector, which used to
+// read it again.
+func TestCheckReadsThePullRequestOnce(t *testing.T) {
+	r, revoke := newCheckRun(t)
+	revoke()
+	r.approveHead()
+	if o := r.check(); o.code != ExitAllow {
+		t.Fatalf("exit %d: %s", o.code, o.stderr)
+	}
+	n := 0
+	for _, req := range r.sim.Requests() {
+		if req.OperationID == "pulls/get" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("the check read the pull request %d times, want once", n)
+	}
+}

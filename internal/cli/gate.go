@@ -28,9 +28,10 @@ const (
 
 var defaultAllowedRefs = []string{gate.DefaultBranchRef, "refs/tags/*"}
 
-// gateConfig reads the gate's configuration from action inputs and runner
-// variables. Only here and in actionio is the environment read.
-func gateConfig(r *actionio.Runner, getenv func(string) string) (gate.Config, time.Duration, string, error) {
+// gateInputs reads the gate's configuration from action inputs and runner
+// variables (parseRun validates it). Only here and in actionio is the
+// environment read.
+func gateInputs(r *actionio.Runner, getenv func(string) string) (gate.Config, time.Duration, string, error) {
 	cfg := gate.Config{
 		Environment:        orDefault(r.Input("environment"), "production"),
 		Workflow:           r.Input("workflow"),
@@ -89,7 +90,7 @@ func gateConfig(r *actionio.Runner, getenv func(string) string) (gate.Config, ti
 	if err != nil {
 		return cfg, 0, "", err
 	}
-	return cfg, timeout, ws, cfg.Validate()
+	return cfg, timeout, ws, nil
 }
 
 // approvalsInputs reads what C4 asks of the approval record.
@@ -124,17 +125,37 @@ func runGate(ctx context.Context, args []string, getenv func(string) string, std
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	return runActionMode(ctx, "", getenv, stdio)
+}
+
+// runActionMode parses every input of the run, then runs the gate or the check
+// (the action's `mode`, unless the command names one) as one pipeline.
+func runActionMode(ctx context.Context, mode string, getenv func(string) string, stdio Stdio) error {
 	runner := actionio.New(getenv, stdio.Out)
-	mode, err := actionMode(runner)
-	if err != nil {
-		return err
+	if mode != "" {
+		runner = actionio.New(func(k string) string {
+			if k == "INPUT_MODE" {
+				return mode
+			}
+			return getenv(k)
+		}, stdio.Out)
 	}
-	if mode == modeCheck { // the action's `mode: check`
-		return runCheck(ctx, nil, getenv, stdio)
+	rc, err := parseRun(ctx, runner, getenv, stdio.Out)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(ctx, rc.timeout)
+		defer cancel()
+		if rc.mode == modeCheck {
+			err = checkMain(ctx, runner, rc, getenv, stdio)
+		} else {
+			err = gateMain(ctx, runner, rc, stdio)
+		}
 	}
-	err = gateMain(ctx, runner, getenv, stdio)
 	if err != nil && exitCode(err) != ExitDeny {
-		runner.Error("airlock could not decide", err.Error())
+		what := "airlock could not decide"
+		if mode == modeCheck || runner.Input("mode") == modeCheck {
+			what = "airlock could not check the promotion"
+		}
+		runner.Error(what, err.Error())
 	}
 	return err
 }
@@ -157,39 +178,61 @@ func actionMode(r *actionio.Runner) (string, error) {
 	}
 }
 
-func gateMain(ctx context.Context, runner *actionio.Runner, getenv func(string) string, stdio Stdio) error {
-	cfg, timeout, ws, err := gateConfig(runner, getenv)
-	if err != nil {
-		return err
-	}
-	engine, err := loadPolicy(ctx, inWorkspace(getenv, runner.Input("policy")), getenv("GITHUB_WORKSPACE"))
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	res, err := gate.Run(ctx, cfg, gate.Deps{
-		HTTPClient: httpClient(),
-		Now:        time.Now,
-		Policy:     engine,
-		Mask:       runner.Mask,
-	})
-	if err != nil {
-		return err
-	}
-	ac, err := attestConfig(runner, getenv, engine, ws) // attest.go
-	if err != nil {
-		return err
-	}
-	attestOutputs, attestSummary, attestErr := runAttest(ctx, runner, cfg, ac, res, ws)
-	if err := emit(runner, res, ws, stdio, attestSummary, attestOutputs...); err != nil && attestErr == nil {
-		return err
-	}
-	return attestErr // "decision made but not attested" is never exit 0 (nor 1)
+// gateState is the gate's pipeline state: the decision, then what signing
+// and publishing made of it.
+type gateState struct {
+	res    *gate.Result
+	signed *gate.Signed
+	att    *gate.Attestation
 }
 
-// emit writes the decision everywhere a workflow or a person reads it, then
-// returns the deny (if any) so the exit code follows the decision.
+// gateMain runs the gate's pipeline: decide → sign → publish → emit.
+func gateMain(ctx context.Context, runner *actionio.Runner, rc *runConfig, stdio Stdio) error {
+	hc := httpClient()
+	deps := gate.Deps{HTTPClient: hc, Now: time.Now, Policy: rc.policy, Mask: runner.Mask}
+	adeps := gate.AttestDeps{HTTPClient: hc, Now: time.Now, Mask: runner.Mask}
+	ac := rc.attest
+	return gate.Execute(ctx, gate.Steps[*gateState]{
+		Decide: func(ctx context.Context) (*gateState, error) {
+			res, err := gate.Decide(ctx, rc.gate, deps)
+			return &gateState{res: res}, err
+		},
+		Verdict: func(r *gateState) error {
+			if r.res.Decision.Allow {
+				return nil
+			}
+			return denied(fmt.Sprintf("promotion denied: %d reason(s)", len(r.res.Decision.Reasons)))
+		},
+		Sign: func(ctx context.Context, r *gateState) (*gateState, error) {
+			if ac.Signer == gate.SignerNone {
+				return r, nil
+			}
+			dir, err := newRunDir(rc.ws, "attest-")
+			if err != nil {
+				return r, err
+			}
+			ac := ac
+			ac.OutDir = dir
+			r.signed, err = gate.Sign(ctx, rc.gate, ac, r.res, adeps)
+			return r, err
+		},
+		Publish: func(ctx context.Context, r *gateState) (*gateState, error) {
+			if r.signed == nil {
+				return r, nil
+			}
+			var err error
+			r.att, err = gate.Publish(ctx, rc.gate, ac, r.res, r.signed, adeps)
+			return r, err
+		},
+		Emit: func(r *gateState, after error) error {
+			outs, summary := attestOutputs(runner, rc.ws, ac, r.att, after)
+			return emit(runner, r.res, rc.ws, stdio, summary, outs...)
+		},
+	})
+}
+
+// emit writes the decision everywhere a workflow or a person reads it; the
+// pipeline turns the decision into the exit code.
 func emit(runner *actionio.Runner, res *gate.Result, ws string, stdio Stdio, attestSummary string, extra ...actionio.Output) error {
 	dir, err := newRunDir(ws, "gate-")
 	if err != nil {
@@ -232,9 +275,6 @@ func emit(runner *actionio.Runner, res *gate.Result, ws string, stdio Stdio, att
 	}
 	if err := report.Terminal(stdio.Err, res); err != nil {
 		return fault.Operationalf("render report: %w", err)
-	}
-	if !res.Decision.Allow {
-		return denied(fmt.Sprintf("promotion denied: %d reason(s)", len(res.Decision.Reasons)))
 	}
 	return nil
 }

@@ -196,9 +196,6 @@ func (a AttestConfig) Validate() error {
 			return fault.Configf("input subjects: %q: %w", g, err)
 		}
 	}
-	if a.OutDir == "" {
-		return fault.Configf("attestation: no output directory")
-	}
 	return nil
 }
 
@@ -225,16 +222,31 @@ func (a AttestConfig) validateTrust() error {
 	return nil
 }
 
-// Attest signs the decision in res, verifies the bundle, writes it to
-// OutDir and publishes it (allow always; deny only with AttestDeny). Any
-// failure after the decision is an error: "decision made but not attested"
-// never ends in exit 0.
-func Attest(ctx context.Context, cfg Config, ac AttestConfig, res *Result, deps AttestDeps) (*Attestation, error) {
+// Signed is a decision signed, verified and written to OutDir, not yet
+// published.
+type Signed struct {
+	Attestation
+	bundle, trustedRoot []byte
+	owner, repo         string
+	claims              *identity.Claims
+	gh                  *ghapi.Client
+	release             *ghapi.Release
+	assets              []ghapi.Asset
+}
+
+// Sign signs the decision in res, verifies the bundle and writes it to
+// ac.OutDir. A nil *Signed with a nil error means nothing was to be signed
+// (signer none). Any failure after the decision is an error: "decision
+// made but not attested" never ends in exit 0.
+func Sign(ctx context.Context, cfg Config, ac AttestConfig, res *Result, deps AttestDeps) (*Signed, error) {
 	if ac.Signer == SignerNone || ac.Signer == "" {
-		return &Attestation{Skipped: "signer is none"}, nil
+		return &Signed{Attestation: Attestation{Skipped: "signer is none"}}, nil
 	}
 	if err := ac.Validate(); err != nil {
 		return nil, err
+	}
+	if ac.OutDir == "" {
+		return nil, fault.Configf("attestation: no output directory")
 	}
 	if deps.HTTPClient == nil || deps.Now == nil {
 		return nil, fault.Configf("attest: HTTPClient and Now are required")
@@ -246,27 +258,20 @@ func Attest(ctx context.Context, cfg Config, ac AttestConfig, res *Result, deps 
 	verdict := res.Decision.Verdict()
 	claims, _ := res.Evidence.Identity.Claims.(*identity.Claims)
 	if res.Decision.Allow && (claims == nil || !res.Evidence.Identity.Verified) {
-		return nil, fault.Configf("attestation: an allow without a verified identity cannot be signed (gate.Run refuses such an allow)")
+		return nil, fault.Configf("attestation: an allow without a verified identity cannot be signed (gate.Evaluate refuses such an allow)")
 	}
 	if claims == nil || !res.Evidence.Identity.Verified {
 		// Nothing verified names the run: there is no identity to sign as
 		// or to name the subject by. The deny stands, unsigned.
-		return &Attestation{Skipped: "the run's identity did not verify, so there is no identity to sign the deny as"}, nil
+		return &Signed{Attestation: Attestation{Skipped: "the run's identity did not verify, so there is no identity to sign the deny as"}}, nil
 	}
-	fail := func(err error) (*Attestation, error) {
-		if fault.KindOf(err) == fault.KindConfig || fault.KindOf(err) == fault.KindUsage {
-			return nil, err
-		}
-		return nil, fault.Operationalf("decision %s made but not attested: %w", verdict, err)
-	}
+	fail := func(err error) (*Signed, error) { return nil, notAttested(verdict, err) }
 
 	owner, repo, ok := strings.Cut(claims.Repository, "/")
 	if !ok {
 		return nil, fault.Operationalf("attest: verified repository claim %q is not owner/name", claims.Repository)
 	}
-	var gh *ghapi.Client
-	var release *ghapi.Release
-	var assets []ghapi.Asset
+	out := &Signed{owner: owner, repo: repo, claims: claims}
 	if ac.ReleaseTag != "" {
 		var opts []ghapi.Option
 		if ac.UploadURL != "" {
@@ -276,18 +281,18 @@ func Attest(ctx context.Context, cfg Config, ac AttestConfig, res *Result, deps 
 		if err != nil {
 			return nil, err
 		}
-		gh = c
-		if release, err = gh.ReleaseByTag(ctx, owner, repo, ac.ReleaseTag); err != nil {
+		out.gh = c
+		if out.release, err = c.ReleaseByTag(ctx, owner, repo, ac.ReleaseTag); err != nil {
 			return fail(fmt.Errorf("find the release: %w", err))
 		}
-		if release.Immutable && !release.Draft {
+		if out.release.Immutable && !out.release.Draft {
 			return nil, fault.Configf("release %s of %s is published and immutable: its assets cannot change. Attach the decision before publishing: create the release as a draft, run airlock, then publish", ac.ReleaseTag, claims.Repository)
 		}
-		if assets, err = gh.ReleaseAssets(ctx, owner, repo, release.ID); err != nil {
+		if out.assets, err = c.ReleaseAssets(ctx, owner, repo, out.release.ID); err != nil {
 			return fail(err)
 		}
 	}
-	subjects, err := subjectsFor(ac, claims, assets)
+	subjects, err := subjectsFor(ac, claims, out.assets)
 	if err != nil {
 		return nil, err
 	}
@@ -321,31 +326,48 @@ func Attest(ctx context.Context, cfg Config, ac AttestConfig, res *Result, deps 
 		return fail(err)
 	}
 
-	out := &Attestation{Predicate: verified, AssetName: assetName(claims, res.Evidence.Request.Environment)}
+	out.Predicate = verified
+	out.AssetName = assetName(claims, res.Evidence.Request.Environment)
+	out.bundle, out.trustedRoot = signed.Bundle, exp.TrustedRootJSON
 	out.BundlePath = filepath.Join(ac.OutDir, out.AssetName)
 	if err := os.WriteFile(out.BundlePath, append(signed.Bundle, '\n'), 0o644); err != nil {
 		return fail(fmt.Errorf("write %s: %w", out.BundlePath, err))
 	}
-	if len(exp.TrustedRootJSON) > 0 {
+	if len(out.trustedRoot) > 0 {
 		out.TrustedRootPath = filepath.Join(ac.OutDir, TrustedRootAsset)
-		if err := os.WriteFile(out.TrustedRootPath, exp.TrustedRootJSON, 0o644); err != nil {
+		if err := os.WriteFile(out.TrustedRootPath, out.trustedRoot, 0o644); err != nil {
 			return fail(fmt.Errorf("write %s: %w", out.TrustedRootPath, err))
 		}
 	}
+	return out, nil
+}
 
+// Publish attaches the signed decision to the release and stores it in the
+// attestations API: an allow always, a deny only with AttestDeny (and a
+// deny removes this attempt's earlier asset).
+func Publish(ctx context.Context, cfg Config, ac AttestConfig, res *Result, s *Signed, deps AttestDeps) (*Attestation, error) {
+	if s == nil {
+		return nil, fault.Configf("publish: nothing was signed")
+	}
+	out := s.Attestation
+	if out.Skipped != "" {
+		return &out, nil
+	}
+	fail := func(err error) (*Attestation, error) { return nil, notAttested(res.Decision.Verdict(), err) }
+	gh := s.gh
 	publish := res.Decision.Allow || ac.AttestDeny
-	if release != nil {
+	if s.release != nil {
 		if publish {
-			if err := replaceAsset(ctx, gh, owner, repo, release.ID, assets, out.AssetName, signed.Bundle); err != nil {
+			if err := replaceAsset(ctx, gh, s.owner, s.repo, s.release.ID, s.assets, out.AssetName, s.bundle); err != nil {
 				return fail(err)
 			}
-			if len(exp.TrustedRootJSON) > 0 {
-				if err := uploadTrustedRoot(ctx, gh, owner, repo, release.ID, assets, exp.TrustedRootJSON); err != nil {
+			if len(s.trustedRoot) > 0 {
+				if err := uploadTrustedRoot(ctx, gh, s.owner, s.repo, s.release.ID, s.assets, s.trustedRoot); err != nil {
 					return fail(err)
 				}
 			}
 			out.Published = true
-		} else if err := removeOwn(ctx, gh, owner, repo, assets, out.AssetName); err != nil {
+		} else if err := removeOwn(ctx, gh, s.owner, s.repo, s.assets, out.AssetName); err != nil {
 			// A deny of this attempt must not leave an earlier allow of the
 			// same attempt on the release.
 			return fail(err)
@@ -353,21 +375,31 @@ func Attest(ctx context.Context, cfg Config, ac AttestConfig, res *Result, deps 
 	}
 	if publish && ac.PublishAttestation {
 		if gh == nil {
+			var err error
 			if gh, err = ghapi.New(cfg.APIURL, cfg.GitHubToken, deps.HTTPClient); err != nil {
 				return nil, err
 			}
 		}
-		id, err := gh.CreateAttestation(ctx, owner, repo, signed.Bundle)
+		id, err := gh.CreateAttestation(ctx, s.owner, s.repo, s.bundle)
 		if err != nil {
 			return fail(fmt.Errorf("store in the attestations API: %w", err))
 		}
 		out.AttestationID = id
 		if ac.ServerURL != "" {
-			out.AttestationURL = strings.TrimSuffix(ac.ServerURL, "/") + "/" + claims.Repository + "/attestations/" + strconv.FormatInt(id, 10)
+			out.AttestationURL = strings.TrimSuffix(ac.ServerURL, "/") + "/" + s.claims.Repository + "/attestations/" + strconv.FormatInt(id, 10)
 		}
 		out.Published = true
 	}
-	return out, nil
+	return &out, nil
+}
+
+// notAttested classifies a failure after the decision: the workflow's
+// configuration stays exit 2; anything else is operational.
+func notAttested(verdict string, err error) error {
+	if k := fault.KindOf(err); k == fault.KindConfig || k == fault.KindUsage {
+		return err
+	}
+	return fault.Operationalf("decision %s made but not attested: %w", verdict, err)
 }
 
 func newSigner(ctx context.Context, cfg Config, ac AttestConfig, deps AttestDeps, claims *identity.Claims, mask func(string)) (attest.Signer, error) {

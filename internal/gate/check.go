@@ -145,21 +145,20 @@ func MatchesPromotionPath(patterns []string, file string) bool {
 	return false
 }
 
-// Check evaluates a promotion pull request as it would be at merge: the
+// DecideCheck evaluates a promotion pull request as it would be at merge: the
 // verified token names the pull request; the merge commit's parents are the
 // head and base it tested; manifests and the qa-credentials file are read at
 // the head; approvals come from the reviews of the head. Nothing is signed.
 // A token that does not verify is an error (*identity.VerificationError):
 // nothing trustworthy names a pull request to report on.
-func Check(ctx context.Context, cfg CheckConfig, deps Deps) (*CheckResult, error) {
-	cfg.Approvals.Source = approvals.SourcePullRequest
-	if err := cfg.Validate(); err != nil {
-		return nil, err
+func DecideCheck(ctx context.Context, cfg CheckConfig, deps Deps) (*CheckResult, error) {
+	if cfg.Approvals.Source != approvals.SourcePullRequest {
+		return nil, fault.Configf("check: approvals come from the pull request's reviews (CheckConfig.Approvals.Source)")
 	}
 	if deps.HTTPClient == nil || deps.Now == nil || deps.Policy == nil {
 		return nil, fault.Configf("check: HTTPClient, Now and Policy are required")
 	}
-	claims, err := jobIdentity(ctx, cfg.Config, deps)
+	claims, err := Identify(ctx, cfg.Config, deps)
 	if err != nil {
 		var verr *identity.VerificationError
 		if errors.As(err, &verr) {
@@ -260,10 +259,10 @@ func Check(ctx context.Context, cfg CheckConfig, deps Deps) (*CheckResult, error
 			HintMismatches: append(crossCheck(cfg.Hints, claims), eventMismatches(cfg.Event, number, res.PullRequest.HeadSHA)...)},
 		PullRequest: &res.PullRequest,
 	}
-	if err := collectCheck(ctx, cfg, deps, client, owner, name, claims, &ev, res); err != nil {
+	if err := collectCheck(ctx, cfg, deps, client, owner, name, claims, pr, &ev, res); err != nil {
 		return nil, err
 	}
-	dec, err := deps.Policy.Evaluate(ctx, ev)
+	dec, err := Evaluate(ctx, deps.Policy, ev)
 	if err != nil {
 		return nil, err
 	}
@@ -297,7 +296,7 @@ func eventMismatches(h PullRequestHint, number int, head string) []evidence.Hint
 // head (and the production manifest at the base), and the QA credentials
 // from the file at the head. The probes wait for the manifests only when
 // the production identity comes from them.
-func collectCheck(ctx context.Context, cfg CheckConfig, deps Deps, client *ghapi.Client, owner, name string, c *identity.Claims, ev *evidence.Evidence, res *CheckResult) error {
+func collectCheck(ctx context.Context, cfg CheckConfig, deps Deps, client *ghapi.Client, owner, name string, c *identity.Claims, pr *ghapi.PullRequest, ev *evidence.Evidence, res *CheckResult) error {
 	src := &res.Sources
 	var problemsMu sync.Mutex
 	problem := func(p SourceProblem) {
@@ -314,7 +313,7 @@ func collectCheck(ctx context.Context, cfg CheckConfig, deps Deps, client *ghapi
 			return err
 		},
 		func(ctx context.Context) error {
-			col := &approvals.Collector{GH: client, Now: deps.Now}
+			col := &approvals.Collector{GH: client, Now: deps.Now, PullRequest: pr}
 			rep, err := col.Collect(ctx, c, cfg.approvalsRequest())
 			ev.Approvals = rep
 			return err

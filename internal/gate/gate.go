@@ -144,16 +144,18 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Run collects evidence and evaluates it.
-func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
+// Decide is the gate's decision step: identify the run (its verified OIDC
+// token), collect the evidence concurrently, and evaluate it. cfg must be
+// validated (the caller parses every input before the first request); a
+// token that does not verify is evidence (a C1 deny), not an error.
+func Decide(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 	if deps.HTTPClient == nil || deps.Now == nil || deps.Policy == nil {
 		return nil, fault.Configf("gate: HTTPClient, Now and Policy are required")
 	}
-	promotion, _ := manifest.ParsePromotion(cfg.Promotion) // validated above
-
+	promotion, err := manifest.ParsePromotion(cfg.Promotion)
+	if err != nil {
+		return nil, fault.Config(err)
+	}
 	ev := evidence.Evidence{
 		Schema:      evidence.SchemaURI,
 		CollectedAt: deps.Now().UTC(),
@@ -168,7 +170,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 		},
 		Identity: evidence.Identity{Issuer: cfg.Issuer, Audience: cfg.Audience, HintMismatches: []evidence.HintMismatch{}},
 	}
-	claims, err := jobIdentity(ctx, cfg, deps)
+	claims, err := Identify(ctx, cfg, deps)
 	var verr *identity.VerificationError
 	switch {
 	case errors.As(err, &verr):
@@ -183,24 +185,32 @@ func Run(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 			return nil, err
 		}
 	}
-
-	dec, err := deps.Policy.Evaluate(ctx, ev)
+	dec, err := Evaluate(ctx, deps.Policy, ev)
 	if err != nil {
 		return nil, err
-	}
-	if dec.Allow && !ev.Identity.Verified {
-		// A policy directory with its own main.rego replaces the defaults
-		// and their C1 rules; no policy can waive a verified identity.
-		dec = dec.Refuse("C1", "the policy allowed a run whose OIDC token did not verify; airlock refuses it: no policy can waive C1")
 	}
 	return &Result{Evidence: ev, Decision: dec}, nil
 }
 
-// jobIdentity requests the job's OIDC token, masks it before anything else
+// Evaluate lets policy decide on the evidence, then applies what no policy
+// may waive: an allow needs a verified identity (a policy directory with its
+// own main.rego replaces the defaults and their C1 rules).
+func Evaluate(ctx context.Context, engine *policy.Engine, ev evidence.Evidence) (policy.Decision, error) {
+	dec, err := engine.Evaluate(ctx, ev)
+	if err != nil {
+		return dec, err
+	}
+	if dec.Allow && !ev.Identity.Verified {
+		dec = dec.Refuse("C1", "the policy allowed a run whose OIDC token did not verify; airlock refuses it: no policy can waive C1")
+	}
+	return dec, nil
+}
+
+// Identify requests the job's OIDC token, masks it before anything else
 // sees it, and verifies it. A *identity.VerificationError means the token is
 // invalid (the gate's deny, the check's refusal to report); any other error
 // means airlock could not tell.
-func jobIdentity(ctx context.Context, cfg Config, deps Deps) (*identity.Claims, error) {
+func Identify(ctx context.Context, cfg Config, deps Deps) (*identity.Claims, error) {
 	verifier := deps.Verifier
 	if verifier == nil {
 		v, err := identity.NewVerifier(identity.Config{

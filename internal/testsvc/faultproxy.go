@@ -25,6 +25,7 @@ type FaultProxy struct {
 	match func(*http.Request) bool
 	fault *githubsim.Fault
 	hits  int
+	seen  int
 }
 
 // StartFaultProxy starts a proxy to upstream (a base URL; "" answers 501 to
@@ -45,6 +46,9 @@ func StartFaultProxy(t testing.TB, upstream string) *FaultProxy {
 	}
 	p := &FaultProxy{}
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		p.seen++
+		p.mu.Unlock()
 		if f := p.take(r); f != nil && githubsim.ServeFault(w, r, *f) {
 			return
 		}
@@ -75,6 +79,13 @@ func (p *FaultProxy) Hits() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.hits
+}
+
+// Requests is how many requests reached the proxy, faulted or forwarded.
+func (p *FaultProxy) Requests() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.seen
 }
 
 // Refuse closes the proxy's listener: connections to URL are refused from
