@@ -15,6 +15,7 @@ package attest
 
 import (
 	"fmt"
+	"github.com/airlock-dev/airlock/internal/mint"
 	"slices"
 	"time"
 
@@ -45,6 +46,11 @@ type Predicate struct {
 	Airlock    Tool              `json:"airlock"`
 	Validity   Validity          `json:"validity"`
 	Evidence   evidence.Evidence `json:"evidence"`
+	// Credential is the production credential minted after the allow
+	// (its identity, scopes, expiry and a sha256 of the token, never the
+	// token), or why minting turned the allow into a deny; absent when
+	// the workflow did not ask airlock to mint.
+	Credential *mint.Record `json:"credential,omitempty"`
 }
 
 // Issuer is who vouched for the run: the OIDC issuer and the verified claims

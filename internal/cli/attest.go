@@ -34,36 +34,35 @@ func attestConfig(r *actionio.Runner, getenv func(string) string, engine *policy
 		ServerURL: orDefault(getenv("GITHUB_SERVER_URL"), "https://github.com"),
 		Version:   Version,
 	}
-	switch ac.Signer {
-	case "":
-		if !requireSigner {
-			ac.Signer = gate.SignerNone
-			return ac, nil
+	if ac.Signer == "" {
+		if requireSigner {
+			// The runner always passes action.yml's default (sigstore); the
+			// code has none of its own, so a run without it is not guessed at.
+			return ac, fault.Configf("input signer: not set: expected sigstore, key or none")
 		}
-		// The runner always passes action.yml's default (sigstore); the
-		// code has none of its own, so a run without it is not guessed at.
-		return ac, fault.Configf("input signer: not set: expected sigstore, key or none")
-	case gate.SignerNone:
-		return ac, nil
+		ac.Signer = gate.SignerNone
 	}
+	// The decision's validity is parsed whatever signs it: a minted
+	// credential may not outlive it, signed or not.
 	ac.TTL = gate.DefaultDecisionTTL
 	var err error
+	if t := r.Input("decision-ttl"); t != "" {
+		if ac.TTL, err = time.ParseDuration(t); err != nil || ac.TTL <= 0 {
+			return ac, fault.Configf("input decision-ttl: %q is not a positive duration", t)
+		}
+	}
+	if ac.MaxTTL, err = maxDecisionTTL(engine); err != nil {
+		return ac, err
+	}
+	if ac.Signer == gate.SignerNone {
+		return ac, nil
+	}
 	if ac.AttestDeny, err = boolInput(r, "attest-deny", false); err != nil {
 		return ac, err
 	}
 	if ac.PublishAttestation, err = boolInput(r, "publish-attestation", true); err != nil {
 		return ac, err
 	}
-	if t := r.Input("decision-ttl"); t != "" {
-		if ac.TTL, err = time.ParseDuration(t); err != nil || ac.TTL <= 0 {
-			return ac, fault.Configf("input decision-ttl: %q is not a positive duration", t)
-		}
-	}
-	max, err := maxDecisionTTL(engine)
-	if err != nil {
-		return ac, err
-	}
-	ac.MaxTTL = max
 	if p := r.Input("trusted-root"); p != "" {
 		b, err := os.ReadFile(inWorkspace(getenv, p))
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/approvals"
 	"github.com/airlock-dev/airlock/internal/fault"
 	"github.com/airlock-dev/airlock/internal/gate"
+	"github.com/airlock-dev/airlock/internal/mint"
 	"github.com/airlock-dev/airlock/internal/policy"
 	"github.com/airlock-dev/airlock/internal/report"
 	"github.com/airlock-dev/airlock/internal/revocation"
@@ -181,12 +182,14 @@ func actionMode(r *actionio.Runner) (string, error) {
 // gateState is the gate's pipeline state: the decision, then what signing
 // and publishing made of it.
 type gateState struct {
-	res    *gate.Result
-	signed *gate.Signed
-	att    *gate.Attestation
+	res     *gate.Result
+	cred    *mint.Credential // the minted production credential (a secret)
+	revoked *mint.RevocationResult
+	signed  *gate.Signed
+	att     *gate.Attestation
 }
 
-// gateMain runs the gate's pipeline: decide → sign → publish → emit.
+// gateMain runs the gate's pipeline: decide → mint → sign → publish → emit.
 func gateMain(ctx context.Context, runner *actionio.Runner, rc *runConfig, stdio Stdio) error {
 	hc := httpClient()
 	deps := gate.Deps{HTTPClient: hc, Now: time.Now, Policy: rc.policy, Mask: runner.Mask}
@@ -203,6 +206,7 @@ func gateMain(ctx context.Context, runner *actionio.Runner, rc *runConfig, stdio
 			}
 			return denied(fmt.Sprintf("promotion denied: %d reason(s)", len(r.res.Decision.Reasons)))
 		},
+		Mint: mintStep(runner, rc, hc),
 		Sign: func(ctx context.Context, r *gateState) (*gateState, error) {
 			if ac.Signer == gate.SignerNone {
 				return r, nil
@@ -226,7 +230,11 @@ func gateMain(ctx context.Context, runner *actionio.Runner, rc *runConfig, stdio
 		},
 		Emit: func(r *gateState, after error) error {
 			outs, summary := attestOutputs(runner, rc.ws, ac, r.att, after)
-			return emit(runner, r.res, rc.ws, stdio, summary, outs...)
+			mouts, msummary, err := mintOutputs(r)
+			if err != nil {
+				return err
+			}
+			return emit(runner, r.res, rc.ws, stdio, msummary+summary, append(mouts, outs...)...)
 		},
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/actionio"
 	"github.com/airlock-dev/airlock/internal/approvals"
 	"github.com/airlock-dev/airlock/internal/gate"
+	"github.com/airlock-dev/airlock/internal/mint"
 	"github.com/airlock-dev/airlock/internal/policy"
 )
 
@@ -21,6 +22,7 @@ type runConfig struct {
 	gate    gate.Config
 	check   gate.CheckConfig // mode check: the gate's inputs and the check's own
 	attest  gate.AttestConfig
+	mint    *mint.Config // nil: the workflow does not ask airlock to mint
 	policy  *policy.Engine
 	timeout time.Duration
 	ws      string // the workspace, where the run's documents go
@@ -56,6 +58,10 @@ func parseRun(ctx context.Context, runner *actionio.Runner, getenv func(string) 
 	// The check signs nothing, but a signing input it is given is still
 	// parsed: a mistyped value is refused in both modes.
 	if rc.attest, err = attestConfig(runner, getenv, rc.policy, mode == modeGate); err != nil {
+		return nil, err
+	}
+	// The check mints nothing; mint inputs it is given are still checked.
+	if rc.mint, err = mintConfig(runner, getenv, rc.gate); err != nil {
 		return nil, err
 	}
 	return rc, nil

@@ -297,16 +297,15 @@ func Sign(ctx context.Context, cfg Config, ac AttestConfig, res *Result, deps At
 		return nil, err
 	}
 
-	ttl := ac.TTL
-	if ttl == 0 {
-		ttl = DefaultDecisionTTL
-	}
-	ttl = min(ttl, ac.MaxTTL)
-	validity, err := attest.NewValidity(deps.Now(), ttl)
+	validity, err := DecisionValidity(ac, deps.Now())
 	if err != nil {
-		return nil, fault.Config(err)
+		return nil, err
+	}
+	if res.Validity != nil {
+		validity = *res.Validity
 	}
 	pred := attest.NewPredicate(res.Evidence, res.Decision, claims, ac.Version, validity)
+	pred.Credential = res.Credential
 	statement, err := attest.NewStatement(subjects, pred)
 	if err != nil {
 		return nil, fault.Operational(err)
@@ -340,6 +339,23 @@ func Sign(ctx context.Context, cfg Config, ac AttestConfig, res *Result, deps At
 		}
 	}
 	return out, nil
+}
+
+// DecisionValidity is the window a decision made now is valid for: the
+// requested TTL (DefaultDecisionTTL when none), capped by policy's MaxTTL.
+func DecisionValidity(ac AttestConfig, now time.Time) (attest.Validity, error) {
+	ttl := ac.TTL
+	if ttl == 0 {
+		ttl = DefaultDecisionTTL
+	}
+	if ac.MaxTTL > 0 {
+		ttl = min(ttl, ac.MaxTTL)
+	}
+	v, err := attest.NewValidity(now, ttl)
+	if err != nil {
+		return v, fault.Config(err)
+	}
+	return v, nil
 }
 
 // Publish attaches the signed decision to the release and stores it in the

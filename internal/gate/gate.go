@@ -11,6 +11,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/airlock-dev/airlock/internal/attest"
+	"github.com/airlock-dev/airlock/internal/mint"
 	"net/http"
 	"strings"
 	"time"
@@ -98,6 +100,13 @@ type Deps struct {
 type Result struct {
 	Evidence evidence.Evidence
 	Decision policy.Decision
+	// Validity, when set (by the mint step, whose credential must not
+	// outlive it), is the decision's validity window; otherwise signing
+	// opens it.
+	Validity *attest.Validity
+	// Credential is what the mint step issued or refused; nil when the
+	// workflow did not ask airlock to mint.
+	Credential *mint.Record
 }
 
 // Validate rejects configurations that cannot be enforced.
