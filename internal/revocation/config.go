@@ -65,6 +65,11 @@ type Credential struct {
 	// lookup-self's 403 does not say "invalid token".
 	Accessor         string `json:"accessor,omitempty"`
 	OperatorTokenEnv string `json:"operator_token_env,omitempty"`
+	// DeclaredSubject and DeclaredClientID are the QA identity as the
+	// workflow states it, for C3 when the issuer does not say (a dead
+	// token's issuer rarely does): recorded as declared, never as verified.
+	DeclaredSubject  string `json:"declared_subject,omitempty"`
+	DeclaredClientID string `json:"declared_client_id,omitempty"`
 
 	// Line is the line of the entry in its YAML source, for messages.
 	Line int `json:"-"`
@@ -177,6 +182,8 @@ var fieldRule = map[string][]Kind{
 	"deny-list":          {KindJWT},
 	"accessor":           {KindVault},
 	"operator-token-env": {KindVault},
+	"declared-subject":   nil,
+	"declared-client-id": nil,
 }
 
 // ParseCredentials parses the qa-credentials input: the literal `none`, or a
@@ -268,6 +275,7 @@ func parseEntry(at string, n *yaml.Node) (Credential, error) {
 		{"client-auth", &c.ClientAuth}, {"bearer-token-env", &c.BearerTokenEnv},
 		{"api-url", &c.APIURL}, {"jwks-url", &c.JWKSURL}, {"jwks-file", &c.JWKSFile}, {"deny-list", &c.DenyList},
 		{"accessor", &c.Accessor}, {"operator-token-env", &c.OperatorTokenEnv},
+		{"declared-subject", &c.DeclaredSubject}, {"declared-client-id", &c.DeclaredClientID},
 	} {
 		if err := str(f.field, f.dst); err != nil {
 			return c, err

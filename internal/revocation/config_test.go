@@ -150,6 +150,7 @@ func TestParseCredentialsErrors(t *testing.T) {
 		{"token as accessor", vault + "  accessor: hvs.CAESIJ\n  operator-token-env: OP\n", "qa-credentials[0].accessor: this looks like a Vault token"},
 		{"odd accessor", vault + "  accessor: 'a b'\n  operator-token-env: OP\n", "qa-credentials[0].accessor: expected a Vault token accessor"},
 		{"operator value not name", vault + "  accessor: a1\n  operator-token-env: hvs.x-y\n", "qa-credentials[0].operator-token-env: \"hvs.x-y\" is not an environment variable name"},
+		{"empty declared subject", oauth + "  declared-subject: ''\n", "qa-credentials[0].declared-subject: empty"},
 		{"accessor on github-token", "- name: a\n  kind: github-token\n  token-env: T\n  accessor: a1\n", "qa-credentials[0].accessor: not used by kind github-token"},
 	}
 	for _, tc := range cases {
@@ -304,6 +305,8 @@ func TestSchemaAgreesWithParser(t *testing.T) {
 		{"vault accessor alone", "- name: a\n  kind: vault\n  token-env: T\n  api-url: https://v.example\n  accessor: 2c84f488-c8f5\n", false},
 		{"vault operator alone", "- name: a\n  kind: vault\n  token-env: T\n  api-url: https://v.example\n  operator-token-env: OP\n", false},
 		{"accessor on oauth2", oauth + "  accessor: a1\n  operator-token-env: OP\n", false},
+		{"declared identity", oauth + "  declared-subject: agent-qa\n  declared-client-id: qa-client\n", true},
+		{"declared subject not a string", oauth + "  declared-subject: [a]\n", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, perr := ParseCredentials("qa-credentials", []byte(tc.in))
