@@ -13,6 +13,7 @@ revocation_defaults := {
 	"require_production_identity": true,
 	"allow_shared_issuer": false,
 	"shared_issuer_min_approvers": 2,
+	"allow_unknown_qa_identity": false,
 }
 
 revocation_params := object.union(revocation_defaults, p) if {
@@ -28,6 +29,7 @@ revocation_param_types := {
 	"require_production_identity": ["C3", "boolean"],
 	"allow_shared_issuer": ["C3", "boolean"],
 	"shared_issuer_min_approvers": ["C3", "number"],
+	"allow_unknown_qa_identity": ["C3", "boolean"],
 }
 
 deny contains reason(control, sprintf("policy parameter params.revocation.%s must be a %s, got %s", [k, want, type_name(revocation_params[k])])) if {
@@ -148,8 +150,33 @@ deny contains reason("C3", sprintf("QA and production share the identity issuer;
 	count(revocation_approvers) < revocation_min_approvers
 }
 
-warn contains reason("C3", sprintf("the issuers of QA credential(s) %s did not say whose they are, so they were not compared with the production identity (revoke: true learns it before revoking)", [concat(", ", revocation_strings(rv, "identity_unknown_for"))])) if {
+# A QA credential nobody said the identity of cannot be compared with the
+# production identity: production may be running on it. Denied unless its
+# entry declares the identity (declared-subject / declared-client-id,
+# recorded as declared, not verified), or params relax it to a warning.
+revocation_unknown_identity_message := sprintf("the issuers of QA credential(s) %s did not say whose they are, so they were not compared with the production identity (revoke: true learns it before revoking where the issuer can tell; else declare it with declared-subject or declared-client-id in the entry)", [concat(", ", revocation_strings(rv, "identity_unknown_for"))])
+
+deny contains reason("C3", revocation_unknown_identity_message) if {
 	count(revocation_strings(rv, "identity_unknown_for")) > 0
+	not revocation_params.allow_unknown_qa_identity == true
+}
+
+warn contains reason("C3", revocation_unknown_identity_message) if {
+	count(revocation_strings(rv, "identity_unknown_for")) > 0
+	revocation_params.allow_unknown_qa_identity == true
+}
+
+# identity_unknown_for that is not a list of names cannot be read: denied,
+# not skipped.
+deny contains reason("C3", "revocation evidence: identity_unknown_for is not a list of credential names") if {
+	rv
+	l := object.get(rv, "identity_unknown_for", [])
+	not revocation_names_list(l)
+}
+
+revocation_names_list(l) if {
+	is_array(l)
+	every s in l { is_string(s) }
 }
 
 revocation_min_approvers := n if {

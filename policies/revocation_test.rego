@@ -27,6 +27,7 @@ rev_params := {
 	"require_production_identity": true,
 	"allow_shared_issuer": false,
 	"shared_issuer_min_approvers": 2,
+	"allow_unknown_qa_identity": false,
 }
 
 rev_denies(inp, control) := {r.message |
@@ -254,11 +255,56 @@ test_malformed_approvals_denied if {
 	contains(m, "found 0")
 }
 
-test_identity_unknown_warns if {
+test_identity_unknown_denied_by_default if {
 	inp := rev_patch([{"op": "replace", "path": "/revocation/identity_unknown_for", "value": ["qa-vault"]}])
-	some m in rev_warns(inp)
+	some m in rev_denies(inp, "C3")
 	contains(m, "qa-vault")
+	contains(m, "declared-subject")
+	count(rev_warns(inp)) == 0
+	not airlock.allow with input as inp with data.airlock.params.revocation as rev_params
+}
+
+test_identity_unknown_relaxed_to_warning if {
+	inp := rev_patch([{"op": "replace", "path": "/revocation/identity_unknown_for", "value": ["qa-vault"]}])
+	count(rev_denies_with(inp, "C3", {"allow_unknown_qa_identity": true})) == 0
+	some m in {r.message |
+		some r in airlock.warn with input as inp with data.airlock.params.revocation as object.union(rev_params, {"allow_unknown_qa_identity": true})
+		r.control == "C3"
+	}
+	contains(m, "qa-vault")
+}
+
+test_identity_unknown_param_mistyped_denies if {
+	inp := rev_patch([{"op": "replace", "path": "/revocation/identity_unknown_for", "value": ["qa-vault"]}])
+	some m in rev_denies_with(inp, "C3", {"allow_unknown_qa_identity": "true"})
+	contains(m, "allow_unknown_qa_identity must be a boolean")
+	some m2 in rev_denies_with(inp, "C3", {"allow_unknown_qa_identity": "true"})
+	contains(m2, "did not say whose they are")
+}
+
+# A declared identity is compared (here: reuse denies) and does not count
+# as unknown.
+test_declared_identity_compared_not_unknown if {
+	inp := rev_patch([
+		{"op": "add", "path": "/revocation/credentials/1/subject", "value": "agent-qa"},
+		{"op": "add", "path": "/revocation/credentials/1/identity_source", "value": "declared"},
+		{"op": "add", "path": "/revocation/identity_declared_for", "value": ["qa-vault"]},
+	])
 	count(rev_denies(inp, "C3")) == 0
+	reuse := json.patch(inp, [
+		{"op": "replace", "path": "/revocation/identity_reuse", "value": true},
+		{"op": "replace", "path": "/revocation/identity_reuse_with", "value": ["qa-vault.subject=production.subject"]},
+	])
+	some m in rev_denies(reuse, "C3")
+	contains(m, "qa-vault.subject=production.subject")
+}
+
+test_identity_unknown_not_a_list_denied if {
+	every v in ["qa-vault", [1], {"a": "b"}] {
+		inp := rev_patch([{"op": "replace", "path": "/revocation/identity_unknown_for", "value": v}])
+		some m in rev_denies(inp, "C3")
+		contains(m, "identity_unknown_for is not a list")
+	}
 }
 
 test_mistyped_revocation_params_deny if {

@@ -226,7 +226,7 @@ func runDemoScenario(ctx context.Context, sim *githubsim.Server, root string, n 
 		"INPUT_OIDC-ISSUER":              sim.IssuerURL(),
 		"INPUT_GITHUB-TOKEN":             sim.JobToken(),
 		"QA_DEPLOY_TOKEN":                demoQAToken,
-		"INPUT_QA-CREDENTIALS":           "- name: qa-deploy-token\n  kind: github-token\n  token-env: QA_DEPLOY_TOKEN\n  api-url: " + sim.APIURL() + "\n",
+		"INPUT_QA-CREDENTIALS":           "- name: qa-deploy-token\n  kind: github-token\n  token-env: QA_DEPLOY_TOKEN\n  api-url: " + sim.APIURL() + "\n  declared-subject: agent:support-agent:qa\n",
 		"INPUT_PRODUCTION-IDENTITY":      "issuer: https://idp.example.com\nsubject: agent:support-agent:prod\nclient-id: support-agent-prod",
 		"INPUT_APPROVERS":                demoApprovers,
 		"INPUT_SIGNER":                   "none",

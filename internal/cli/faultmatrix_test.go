@@ -153,20 +153,7 @@ var notApplicable = map[string]string{}
 // knownGaps are cells that fail today for a reason in the HTTP clients that
 // the HTTP core (internal/httpx) replaces; each names the reason. A gap that
 // starts to hold fails the test: take it off the list.
-var knownGaps = func() map[string]string {
-	gaps := map[string]string{}
-	// verify has no `timeout` input and no overall deadline: a dependency
-	// that never answers holds it for the client's 30 s per attempt.
-	for _, cell := range []string{
-		"verify: GET release by tag × timeout", "verify: GET release by tag × slow body",
-		"verify: GET release asset × timeout", "verify: GET release asset × slow body",
-		"verify: attestation store × timeout", "verify: attestation store × slow body",
-		"verify: blob storage (bundle_url) × timeout", "verify: blob storage (bundle_url) × slow body",
-	} {
-		gaps[cell] = "verify has no timeout input or overall deadline; only the 30 s client timeout (per attempt) ends the wait"
-	}
-	return gaps
-}()
+var knownGaps = map[string]string{}
 
 func cellKey(dep, fault string) string { return dep + " × " + fault }
 
@@ -328,7 +315,7 @@ func signRig(t *testing.T, trust string) *rig {
 func verifyRig(t *testing.T, e *ghVerifyEnv, args ...string) *rig {
 	e.env["GITHUB_TOKEN"] = e.sim.JobToken()
 	return &rig{t: t, env: e.env, dir: e.dir, sim: e.sim, proxies: map[string]*testsvc.FaultProxy{},
-		args:    append([]string{"verify", "--trusted-root=" + e.root, "--repo", "acme/support-agent"}, args...),
+		args:    append([]string{"verify", "--timeout", matrixTimeout.String(), "--trusted-root=" + e.root, "--repo", "acme/support-agent"}, args...),
 		secrets: []string{e.sim.JobToken()}, closers: []func(){e.sim.Close}}
 }
 

@@ -17,7 +17,7 @@ const grantsUsage = `usage: airlock grants export --out FILE [--signing-key FILE
                              [verify's flags] [ARTIFACT | --digest ALG:HEX]
 
 Verifies one decision bundle exactly as ` + "`airlock verify`" + ` does (the same --bundle,
---release, trust, identity, policy and artifact flags; see airlock verify -h), and
+--release, trust, identity, policy, artifact and --timeout flags; see airlock verify -h), and
 requires it to be an allow, unexpired now, for the given artifact. Then writes
 an OPA bundle (.tar.gz) that a runtime policy point asks about every tool call:
 

@@ -64,6 +64,8 @@ reads TUF. --offline touches no network.
   --require-policy-pass          with --policy: a decision that would now be denied fails
   --format table|json            output (default table)
   --jobs N                       concurrent verifications (default: CPUs)
+  --timeout DURATION             deadline over the whole run: TUF, GitHub, blob
+                                 storage and verification (default 2m, at most 30m)
 
 Exit: 0 all verified · 1 any failure, deny, expired, or no attestation found ·
 2 usage or unreadable trust material · 3 operational`
@@ -138,6 +140,7 @@ type verifyFlags struct {
 	trustedRoot, keyPath, predicateType, at, policyDir, release, apiURL, format string
 	offline, anyContent, includeDeny, requirePass, rootFromRelease              bool
 	jobs                                                                        int
+	timeout                                                                     time.Duration
 	tuf                                                                         tufTrust
 	id                                                                          verify.Identity
 }
@@ -173,6 +176,7 @@ func bindVerifyFlags(fs *flag.FlagSet, report bool) *verifyFlags {
 	fs.Var(&f.assetGlobs, "assets", "")
 	fs.StringVar(&f.apiURL, "github-api-url", "", "")
 	fs.IntVar(&f.jobs, "jobs", 0, "")
+	fs.DurationVar(&f.timeout, "timeout", defaultVerifyTimeout, "")
 	if report {
 		fs.StringVar(&f.predicateType, "predicate-type", "", "")
 		fs.BoolVar(&f.anyContent, "any", false, "")
@@ -203,10 +207,36 @@ func (r verifyResult) outcome() error {
 	return nil
 }
 
-// run checks the flags' combinations, loads trust, artifacts and bundles,
-// and verifies. Its error is for what stops the run (usage, trust material,
-// network); failed bundles are in the report.
+// --timeout's default and bound, as the gate's `timeout` input.
+const (
+	defaultVerifyTimeout = 2 * time.Minute
+	maxVerifyTimeout     = 30 * time.Minute
+)
+
+// run checks the flags' combinations, then loads trust, artifacts and
+// bundles and verifies, all under one --timeout deadline. Its error is for
+// what stops the run (usage, trust material, network, the deadline); failed
+// bundles are in the report.
 func (f *verifyFlags) run(ctx context.Context, artifactPaths []string, getenv func(string) string, stdio Stdio) (verifyResult, error) {
+	if f.timeout <= 0 || f.timeout > maxVerifyTimeout {
+		return verifyResult{}, fault.Usagef("verify: --timeout: %s is not a duration between 0 and %s", f.timeout, maxVerifyTimeout)
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	res, err := f.runWithin(ctx, artifactPaths, getenv, stdio)
+	// Past the deadline nothing is trusted to be whole: a report finished
+	// only in part, or a dependency that did not answer, is exit 3, with the
+	// dependency named by the error it stopped in.
+	if ctx.Err() != nil && (err != nil || !res.rep.Verified) {
+		if err == nil {
+			err = errors.New("verification did not finish")
+		}
+		return verifyResult{}, fault.Operationalf("%w (--timeout %s exceeded)", err, f.timeout)
+	}
+	return res, err
+}
+
+func (f *verifyFlags) runWithin(ctx context.Context, artifactPaths []string, getenv func(string) string, stdio Stdio) (verifyResult, error) {
 	bundles, digests, policyDigests, assetGlobs := f.bundles, f.digests, f.policyDigests, f.assetGlobs
 	trustedRoot, keyPath, offline, tuf, id := &f.trustedRoot, &f.keyPath, &f.offline, f.tuf, f.id
 	predicateType, anyContent, includeDeny, at, policyDir := &f.predicateType, &f.anyContent, &f.includeDeny, &f.at, &f.policyDir

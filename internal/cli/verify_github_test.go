@@ -449,3 +449,56 @@ func tableSays(out, bundle, result string) bool {
 	}
 	return false
 }
+
+// TestVerifyTimeout: --timeout is one deadline over the whole run. A
+// dependency that never answers, or answers one byte at a time, ends at it
+// (not at the HTTP client's 30 s per attempt: the error says which), exit 3
+// naming the dependency.
+func TestVerifyTimeout(t *testing.T) {
+	e := newGHVerifyEnv(t)
+	e.release("v1", false, map[string][]byte{"decision.sigstore.json": e.bundle(t)})
+	e.sim.AddAttestation("acme", "support-agent", githubsim.Attestation{Bundle: e.bundle(t), ByURL: true})
+	e.env["GITHUB_TOKEN"] = e.sim.JobToken()
+	base := []string{"--timeout", "1s", "--trusted-root=" + e.root, "--repo", "acme/support-agent", "--digest", e.digest}
+	release := append([]string{"--release", "acme/support-agent@v1"}, base...)
+	never := githubsim.Fault{Delay: time.Hour, Status: http.StatusGatewayTimeout}
+	slow := githubsim.Fault{SlowBody: 250 * time.Millisecond}
+	for _, tc := range []struct {
+		name, route string
+		fault       githubsim.Fault
+		args        []string
+		want        string
+	}{
+		{"release never answers", "GET /repos/{owner}/{repo}/releases/tags/{tag}", never, release, "release"},
+		{"release slow body", "GET /repos/{owner}/{repo}/releases/tags/{tag}", slow, release, "release"},
+		{"asset slow body", "GET /repos/{owner}/{repo}/releases/assets/{asset_id}", slow, release, "asset"},
+		{"store never answers", "GET /repos/{owner}/{repo}/attestations/{subject_digest}", never, base, "attestations"},
+		{"blob slow body", githubsim.RouteAttestationBlob, slow, base, "attestation #1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.sim.ClearFaults()
+			defer e.sim.ClearFaults()
+			e.sim.InjectFault(tc.route, tc.fault)
+			code, out, errs := e.run(t, tc.args...)
+			if code != ExitOperational || !strings.Contains(errs, "--timeout 1s exceeded") || !strings.Contains(errs, tc.want) {
+				t.Fatalf("exit %d (expected %d), stderr lacks %q and the deadline:\n%s\n%s", code, ExitOperational, tc.want, out, errs)
+			}
+			if e.sim.FaultsServed(tc.route) == 0 {
+				t.Fatal("the fault never fired")
+			}
+			checkNoFalseSuccess(t, code, out, errs)
+		})
+	}
+	t.Run("bad --timeout is a usage error before any request", func(t *testing.T) {
+		before := len(e.sim.Requests())
+		for _, v := range []string{"0s", "-1s", "31m", "soon"} {
+			code, out, errs := e.run(t, append([]string{"--timeout", v, "--release", "acme/support-agent@v1"}, base[2:]...)...)
+			if code != ExitUsage || !strings.Contains(errs, "timeout") {
+				t.Errorf("--timeout %s: exit %d (expected %d):\n%s\n%s", v, code, ExitUsage, out, errs)
+			}
+		}
+		if n := len(e.sim.Requests()) - before; n != 0 {
+			t.Errorf("%d request(s) reached GitHub", n)
+		}
+	})
+}

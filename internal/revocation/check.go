@@ -49,6 +49,9 @@ type Report struct {
 	// airlock (a dead opaque token introspects to {"active":false} only):
 	// C3 could not compare them.
 	IdentityUnknownFor []string `json:"identity_unknown_for"`
+	// IdentityDeclaredFor names credentials whose QA identity only their
+	// entry declared (the issuer did not say): compared, but not verified.
+	IdentityDeclaredFor []string `json:"identity_declared_for"`
 }
 
 // CheckAll probes every credential concurrently, under one deadline, and
@@ -63,7 +66,7 @@ func CheckAll(ctx context.Context, d Declaration, prod *ProductionIdentity, chec
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	rep := Report{Declared: DeclaredList, Credentials: make([]Result, len(d.Credentials)), ProductionIdentity: prod,
-		IdentityReuseWith: []string{}, SharedIssuerWith: []string{}, IdentityUnknownFor: []string{}}
+		IdentityReuseWith: []string{}, SharedIssuerWith: []string{}, IdentityUnknownFor: []string{}, IdentityDeclaredFor: []string{}}
 	if d.None {
 		rep.Declared = DeclaredNone
 	}
@@ -107,6 +110,9 @@ wait:
 		}
 		rep.Credentials[i] = sanitize(rep.Credentials[i], c, now)
 	}
+	for i, c := range d.Credentials {
+		rep.Credentials[i] = withDeclaredIdentity(rep.Credentials[i], c)
+	}
 	rep.compareIdentity()
 	return rep
 }
@@ -135,10 +141,28 @@ func sanitize(r Result, c Credential, now func() time.Time) Result {
 	return r
 }
 
+// withDeclaredIdentity marks where the result's QA identity comes from, and
+// takes the entry's declared identity when the issuer said none. What the
+// issuer said is never replaced by what the workflow declares.
+func withDeclaredIdentity(r Result, c Credential) Result {
+	switch {
+	case r.Subject != "" || r.ClientID != "":
+		r.IdentitySource = "issuer"
+	case c.DeclaredSubject != "" || c.DeclaredClientID != "":
+		r.Subject, r.ClientID, r.IdentitySource = c.DeclaredSubject, c.DeclaredClientID, "declared"
+	default:
+		r.IdentitySource = ""
+	}
+	return r
+}
+
 func (rep *Report) compareIdentity() {
 	for _, r := range rep.Credentials {
-		if r.Subject == "" && r.ClientID == "" {
+		switch {
+		case r.Subject == "" && r.ClientID == "":
 			rep.IdentityUnknownFor = append(rep.IdentityUnknownFor, r.Name)
+		case r.IdentitySource == "declared":
+			rep.IdentityDeclaredFor = append(rep.IdentityDeclaredFor, r.Name)
 		}
 	}
 	p := rep.ProductionIdentity

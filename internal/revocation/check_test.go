@@ -123,7 +123,7 @@ func TestCheckAllScrubsSecretsFromDetail(t *testing.T) {
 func TestCheckAllDeclaredNoneAndEmpty(t *testing.T) {
 	rep := CheckAll(context.Background(), Declaration{None: true}, nil, Checkers{}, time.Now().Add(time.Second))
 	b, _ := json.Marshal(rep)
-	want := `{"declared":"none","credentials":[],"production_identity":null,"identity_reuse":false,"identity_reuse_with":[],"shared_issuer":false,"shared_issuer_with":[],"identity_unknown_for":[]}`
+	want := `{"declared":"none","credentials":[],"production_identity":null,"identity_reuse":false,"identity_reuse_with":[],"shared_issuer":false,"shared_issuer_with":[],"identity_unknown_for":[],"identity_declared_for":[]}`
 	if string(b) != want {
 		t.Errorf("expected\n%s\ngot\n%s", want, b)
 	}
@@ -166,5 +166,46 @@ func TestCompareIdentity(t *testing.T) {
 				t.Errorf("unknown for: expected %v, got %v", tc.unknownFor, rep.IdentityUnknownFor)
 			}
 		})
+	}
+}
+
+// TestCheckAllDeclaredIdentity: an issuer that does not say whose a dead
+// token was leaves C3 unknown, unless the entry declares it; the declared
+// identity is compared with production and recorded as declared. What an
+// issuer said is never replaced by a declaration.
+func TestCheckAllDeclaredIdentity(t *testing.T) {
+	vault := testsvc.StartVault(t)
+	live := vault.CreateToken(testsvc.VaultToken{EntityID: "ent-qa"})
+	dead1 := vault.CreateToken(testsvc.VaultToken{})
+	dead2 := vault.CreateToken(testsvc.VaultToken{})
+	vault.RevokeToken(dead1)
+	vault.RevokeToken(dead2)
+	entry := func(name, env, extra string) string {
+		return fmt.Sprintf("- name: %s\n  kind: vault\n  token-env: %s\n  api-url: %s\n%s", name, env, vault.URL, extra)
+	}
+	y := entry("undeclared", "V1", "") +
+		entry("declared", "V2", "  declared-subject: agent-qa\n  declared-client-id: qa-client\n") +
+		entry("issuer-said", "V3", "  declared-subject: something-else\n")
+	d := resolve(t, y, map[string]string{"V1": dead1, "V2": dead2, "V3": live})
+	prod := &ProductionIdentity{Subject: "agent-prod", ClientID: "qa-client"}
+	rep := CheckAll(context.Background(), d, prod, checkers(t, 5*time.Second), time.Now().Add(5*time.Second))
+
+	if !reflect.DeepEqual(rep.IdentityUnknownFor, []string{"undeclared"}) || !reflect.DeepEqual(rep.IdentityDeclaredFor, []string{"declared"}) {
+		t.Errorf("unknown for %v, declared for %v", rep.IdentityUnknownFor, rep.IdentityDeclaredFor)
+	}
+	src := map[string]string{}
+	for _, r := range rep.Credentials {
+		src[r.Name] = r.IdentitySource + ":" + r.Subject + "/" + r.ClientID
+	}
+	want := map[string]string{"undeclared": ":/", "declared": "declared:agent-qa/qa-client", "issuer-said": "issuer:ent-qa/"}
+	if !reflect.DeepEqual(src, want) {
+		t.Errorf("identities: expected %v, got %v", want, src)
+	}
+	if !rep.IdentityReuse || !reflect.DeepEqual(rep.IdentityReuseWith, []string{"declared.client_id=production.client_id"}) {
+		t.Errorf("a declared identity must be compared: reuse=%v with %v", rep.IdentityReuse, rep.IdentityReuseWith)
+	}
+	b, _ := json.Marshal(rep)
+	if !strings.Contains(string(b), `"identity_source":"declared"`) || !strings.Contains(string(b), `"identity_declared_for":["declared"]`) {
+		t.Errorf("evidence does not record the declaration: %s", b)
 	}
 }

@@ -59,6 +59,17 @@ type Credential struct {
 	DenyList         string `json:"deny_list,omitempty"`
 	Issuer           string `json:"issuer,omitempty"`
 	Revoke           bool   `json:"revoke,omitempty"`
+	// Accessor (vault) is the QA token's accessor, and OperatorTokenEnv
+	// the variable holding an operator token that may read
+	// auth/token/lookup-accessor: together, the proof of revocation when
+	// lookup-self's 403 does not say "invalid token".
+	Accessor         string `json:"accessor,omitempty"`
+	OperatorTokenEnv string `json:"operator_token_env,omitempty"`
+	// DeclaredSubject and DeclaredClientID are the QA identity as the
+	// workflow states it, for C3 when the issuer does not say (a dead
+	// token's issuer rarely does): recorded as declared, never as verified.
+	DeclaredSubject  string `json:"declared_subject,omitempty"`
+	DeclaredClientID string `json:"declared_client_id,omitempty"`
 
 	// Line is the line of the entry in its YAML source, for messages.
 	Line int `json:"-"`
@@ -74,6 +85,8 @@ type resolved struct {
 	clientID     string // an identifier, not a secret
 	clientSecret secret
 	bearerToken  secret
+	// operatorToken (vault) asks about the QA token by its accessor.
+	operatorToken secret
 }
 
 // SecretURLs are the URLs this credential's probes send a secret to (the
@@ -116,7 +129,7 @@ func (c Credential) secrets() []string {
 	if c.sec == nil {
 		return nil
 	}
-	return nonEmpty(c.sec.token.reveal(), c.sec.clientSecret.reveal(), c.sec.bearerToken.reveal())
+	return nonEmpty(c.sec.token.reveal(), c.sec.clientSecret.reveal(), c.sec.bearerToken.reveal(), c.sec.operatorToken.reveal())
 }
 
 func nonEmpty(v ...string) (out []string) {
@@ -132,27 +145,45 @@ var (
 	// Compiled on first use, not at every process start.
 	nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`) })
 	envRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
+	// A Vault accessor: a UUID (older Vault) or 24 base62 characters, with
+	// a namespace suffix (".ns1a2") under Vault Enterprise namespaces.
+	accessorRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`) })
 )
+
+// hasTokenPrefix reports a value that is a Vault token (service, batch or
+// recovery; new and old prefixes), not an accessor.
+func hasTokenPrefix(s string) bool {
+	for _, p := range []string{"hvs.", "hvb.", "hvr.", "s.", "b.", "r."} {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
 
 // fieldRule says which kinds may set a field. A field that a kind does not
 // use is an error, so that a typo'd kind or a misplaced field never silently
 // weakens a check.
 var fieldRule = map[string][]Kind{
-	"name":              nil, // all kinds
-	"kind":              nil,
-	"token-env":         nil,
-	"issuer":            nil,
-	"revoke":            {KindOAuth2, KindGitHubToken, KindVault},
-	"introspection-url": {KindOAuth2},
-	"revocation-url":    {KindOAuth2},
-	"client-id-env":     {KindOAuth2},
-	"client-secret-env": {KindOAuth2},
-	"client-auth":       {KindOAuth2},
-	"bearer-token-env":  {KindOAuth2},
-	"api-url":           {KindGitHubToken, KindVault},
-	"jwks-url":          {KindJWT},
-	"jwks-file":         {KindJWT},
-	"deny-list":         {KindJWT},
+	"name":               nil, // all kinds
+	"kind":               nil,
+	"token-env":          nil,
+	"issuer":             nil,
+	"revoke":             {KindOAuth2, KindGitHubToken, KindVault},
+	"introspection-url":  {KindOAuth2},
+	"revocation-url":     {KindOAuth2},
+	"client-id-env":      {KindOAuth2},
+	"client-secret-env":  {KindOAuth2},
+	"client-auth":        {KindOAuth2},
+	"bearer-token-env":   {KindOAuth2},
+	"api-url":            {KindGitHubToken, KindVault},
+	"jwks-url":           {KindJWT},
+	"jwks-file":          {KindJWT},
+	"deny-list":          {KindJWT},
+	"accessor":           {KindVault},
+	"operator-token-env": {KindVault},
+	"declared-subject":   nil,
+	"declared-client-id": nil,
 }
 
 // ParseCredentials parses the qa-credentials input: the literal `none`, or a
@@ -243,6 +274,8 @@ func parseEntry(at string, n *yaml.Node) (Credential, error) {
 		{"client-id-env", &c.ClientIDEnv}, {"client-secret-env", &c.ClientSecretEnv},
 		{"client-auth", &c.ClientAuth}, {"bearer-token-env", &c.BearerTokenEnv},
 		{"api-url", &c.APIURL}, {"jwks-url", &c.JWKSURL}, {"jwks-file", &c.JWKSFile}, {"deny-list", &c.DenyList},
+		{"accessor", &c.Accessor}, {"operator-token-env", &c.OperatorTokenEnv},
+		{"declared-subject", &c.DeclaredSubject}, {"declared-client-id", &c.DeclaredClientID},
 	} {
 		if err := str(f.field, f.dst); err != nil {
 			return c, err
@@ -290,7 +323,7 @@ func parseEntry(at string, n *yaml.Node) (Credential, error) {
 	if c.TokenEnv == "" {
 		return c, bad("token-env", "required: the name of the environment variable holding the QA token")
 	}
-	for field, v := range map[string]string{"token-env": c.TokenEnv, "client-id-env": c.ClientIDEnv, "client-secret-env": c.ClientSecretEnv, "bearer-token-env": c.BearerTokenEnv} {
+	for field, v := range map[string]string{"token-env": c.TokenEnv, "client-id-env": c.ClientIDEnv, "client-secret-env": c.ClientSecretEnv, "bearer-token-env": c.BearerTokenEnv, "operator-token-env": c.OperatorTokenEnv} {
 		if v != "" && !envRE().MatchString(v) {
 			return c, bad(field, "%q is not an environment variable name (the value belongs in the environment, not here)", v)
 		}
@@ -356,6 +389,16 @@ func parseEntry(at string, n *yaml.Node) (Credential, error) {
 	case KindVault:
 		if c.APIURL == "" {
 			return c, bad("api-url", "required for kind vault (e.g. https://vault.example.com:8200)")
+		}
+		switch {
+		case c.Accessor != "" && c.OperatorTokenEnv == "":
+			return c, bad("operator-token-env", "required with accessor: a revoked token cannot ask about itself; an operator token may read auth/token/lookup-accessor")
+		case c.OperatorTokenEnv != "" && c.Accessor == "":
+			return c, bad("accessor", "required with operator-token-env: the QA token's accessor (vault token create prints it)")
+		case c.Accessor != "" && !accessorRE().MatchString(c.Accessor):
+			return c, bad("accessor", "expected a Vault token accessor (letters, digits, '.', '_', '-'; up to 128)")
+		case hasTokenPrefix(c.Accessor):
+			return c, bad("accessor", "this looks like a Vault token, not its accessor: give the token through token-env and its accessor here")
 		}
 	case KindJWT:
 		if c.JWKSURL != "" && c.JWKSFile != "" {
@@ -467,10 +510,17 @@ func (d Declaration) Resolve(getenv func(string) string, mask func(string)) (Dec
 		if err != nil {
 			return Declaration{}, err
 		}
+		op, err := get("operator-token-env", c.OperatorTokenEnv, true)
+		if err != nil {
+			return Declaration{}, err
+		}
+		if strings.ContainsAny(op, "\r\n") {
+			return Declaration{}, fault.Configf("qa-credentials[%d].operator-token-env: the value of %s contains a line break (credential %q)", i, c.OperatorTokenEnv, c.Name)
+		}
 		if strings.ContainsAny(tok, "\r\n") {
 			return Declaration{}, fault.Configf("qa-credentials[%d].token-env: the value of %s contains a line break (credential %q)", i, c.TokenEnv, c.Name)
 		}
-		c.sec = &resolved{token: secret(tok), clientID: id, clientSecret: secret(sec), bearerToken: secret(bt)}
+		c.sec = &resolved{token: secret(tok), clientID: id, clientSecret: secret(sec), bearerToken: secret(bt), operatorToken: secret(op)}
 		out.Credentials[i] = c
 	}
 	return out, nil

@@ -48,6 +48,8 @@ const fullYAML = `
   token-env: QA_VAULT_TOKEN
   api-url: https://vault.qa.example.com:8200
   revoke: false
+  accessor: 2c84f488-c8f5-7ad0-4b7e-1a5ec4cd4bd1
+  operator-token-env: QA_VAULT_OPERATOR
 - name: qa-jwt
   kind: jwt
   token-env: QA_JWT
@@ -105,6 +107,7 @@ func TestParseCredentialsNone(t *testing.T) {
 
 func TestParseCredentialsErrors(t *testing.T) {
 	oauth := "- name: a\n  kind: oauth2\n  token-env: T\n  introspection-url: https://x.example/i\n"
+	vault := "- name: a\n  kind: vault\n  token-env: T\n  api-url: https://v.example\n"
 	cases := []struct {
 		name, in, want string
 	}{
@@ -142,6 +145,13 @@ func TestParseCredentialsErrors(t *testing.T) {
 		{"jwks both", "- name: a\n  kind: jwt\n  token-env: T\n  jwks-url: https://x.example/j\n  jwks-file: j.json\n", "qa-credentials[0].jwks-file: set jwks-url or jwks-file, not both"},
 		{"deny-list http", "- name: a\n  kind: jwt\n  token-env: T\n  deny-list: http://x.example/deny\n", "qa-credentials[0].deny-list: expected https"},
 		{"empty string", "- name: a\n  kind: ''\n", "qa-credentials[0].kind: empty"},
+		{"accessor without operator", vault + "  accessor: 2c84f488\n", "qa-credentials[0].operator-token-env: required with accessor"},
+		{"operator without accessor", vault + "  operator-token-env: OP\n", "qa-credentials[0].accessor: required with operator-token-env"},
+		{"token as accessor", vault + "  accessor: hvs.CAESIJ\n  operator-token-env: OP\n", "qa-credentials[0].accessor: this looks like a Vault token"},
+		{"odd accessor", vault + "  accessor: 'a b'\n  operator-token-env: OP\n", "qa-credentials[0].accessor: expected a Vault token accessor"},
+		{"operator value not name", vault + "  accessor: a1\n  operator-token-env: hvs.x-y\n", "qa-credentials[0].operator-token-env: \"hvs.x-y\" is not an environment variable name"},
+		{"empty declared subject", oauth + "  declared-subject: ''\n", "qa-credentials[0].declared-subject: empty"},
+		{"accessor on github-token", "- name: a\n  kind: github-token\n  token-env: T\n  accessor: a1\n", "qa-credentials[0].accessor: not used by kind github-token"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -167,14 +177,14 @@ func TestResolve(t *testing.T) {
 	env := map[string]string{
 		"QA_TOKEN": "tok-1-s3cr3t", "QA_CLIENT_ID": "qa-client", "QA_CLIENT_SECRET": "client-s3cr3t",
 		"QA_TOKEN2": "tok-2-s3cr3t", "INTROSPECT_TOKEN": "bearer-s3cr3t", "QA_TOKEN3": "tok-3-s3cr3t",
-		"QA_GH_TOKEN": "ghp_s3cr3t", "QA_GHES_TOKEN": "ghs_s3cr3t", "QA_VAULT_TOKEN": "hvs.s3cr3t", "QA_JWT": "eyJ.s3cr3t.x",
+		"QA_GH_TOKEN": "ghp_s3cr3t", "QA_GHES_TOKEN": "ghs_s3cr3t", "QA_VAULT_TOKEN": "hvs.s3cr3t", "QA_VAULT_OPERATOR": "hvs.operator-s3cr3t", "QA_JWT": "eyJ.s3cr3t.x",
 	}
 	var masked []string
 	r, err := d.Resolve(func(k string) string { return env[k] }, func(s string) { masked = append(masked, s) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantMasked := []string{"tok-1-s3cr3t", "client-s3cr3t", "tok-2-s3cr3t", "bearer-s3cr3t", "tok-3-s3cr3t", "ghp_s3cr3t", "ghs_s3cr3t", "hvs.s3cr3t", "eyJ.s3cr3t.x"}
+	wantMasked := []string{"tok-1-s3cr3t", "client-s3cr3t", "tok-2-s3cr3t", "bearer-s3cr3t", "tok-3-s3cr3t", "ghp_s3cr3t", "ghs_s3cr3t", "hvs.s3cr3t", "hvs.operator-s3cr3t", "eyJ.s3cr3t.x"}
 	if strings.Join(masked, ",") != strings.Join(wantMasked, ",") {
 		t.Errorf("expected masked %v, got %v", wantMasked, masked)
 	}
@@ -187,7 +197,7 @@ func TestResolve(t *testing.T) {
 	// No secret may show in any formatting of the resolved credentials.
 	assertNoSecrets(t, wantMasked, r, r.Credentials[0])
 
-	for _, missing := range []string{"QA_TOKEN", "QA_CLIENT_SECRET", "INTROSPECT_TOKEN", "QA_JWT"} {
+	for _, missing := range []string{"QA_TOKEN", "QA_CLIENT_SECRET", "INTROSPECT_TOKEN", "QA_VAULT_OPERATOR", "QA_JWT"} {
 		val := env[missing]
 		_, err := d.Resolve(func(k string) string {
 			if k == missing {
@@ -291,6 +301,12 @@ func TestSchemaAgreesWithParser(t *testing.T) {
 		{"revoke string", oauth + "  revoke: 'true'\n", false},
 		{"not a list", "name: a\n", false},
 		{"env with value", "- name: a\n  kind: vault\n  token-env: hvs.x-y\n  api-url: https://v.example\n", false},
+		{"vault accessor", "- name: a\n  kind: vault\n  token-env: T\n  api-url: https://v.example\n  accessor: 2c84f488-c8f5\n  operator-token-env: OP\n", true},
+		{"vault accessor alone", "- name: a\n  kind: vault\n  token-env: T\n  api-url: https://v.example\n  accessor: 2c84f488-c8f5\n", false},
+		{"vault operator alone", "- name: a\n  kind: vault\n  token-env: T\n  api-url: https://v.example\n  operator-token-env: OP\n", false},
+		{"accessor on oauth2", oauth + "  accessor: a1\n  operator-token-env: OP\n", false},
+		{"declared identity", oauth + "  declared-subject: agent-qa\n  declared-client-id: qa-client\n", true},
+		{"declared subject not a string", oauth + "  declared-subject: [a]\n", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, perr := ParseCredentials("qa-credentials", []byte(tc.in))

@@ -51,6 +51,11 @@ type Result struct {
 	Subject  string `json:"subject,omitempty"`
 	ClientID string `json:"client_id,omitempty"`
 	Issuer   string `json:"issuer,omitempty"`
+	// IdentitySource says where Subject and ClientID come from: "issuer"
+	// (its answer said), "declared" (the credential entry's
+	// declared-subject/declared-client-id: the workflow's word, not
+	// verified), or empty when nobody said.
+	IdentitySource string `json:"identity_source,omitempty"`
 	// Revoked is true when airlock revoked the credential itself (revoke:
 	// true) and the issuer accepted the request. Status still rests on the
 	// check made afterwards.

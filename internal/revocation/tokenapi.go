@@ -24,8 +24,22 @@ type tokenAPI struct {
 	// shape; shapeName names that shape in the detail when it has not.
 	deadShape func(body []byte) bool
 	shapeName string
-	// onLive reads identity fields from a live answer (never the token).
-	onLive func(r *Result, body []byte)
+	// deadProof, when set, is what a dead answer must say besides having
+	// the shape to prove the token dead (Vault's "invalid token"); one
+	// without it is unknown, with ambiguous as its detail, unless confirm
+	// settles it.
+	deadProof func(body []byte) bool
+	ambiguous string
+	// confirm asks elsewhere about a dead-status answer without proof; it
+	// may set r's status. before is the live answer of a lookup made
+	// before revoking (nil if none).
+	confirm func(ctx context.Context, p *prober, c Credential, r *Result, before []byte)
+	// lookupFirst: with revoke, look up once before revoking, so that a
+	// live answer tells who the token was (onLive) before it cannot.
+	lookupFirst bool
+	// onLive reads identity fields from a live answer (never the token),
+	// and returns a note for the detail (empty for none).
+	onLive func(r *Result, c Credential, body []byte) string
 	// authorize sets the headers that carry the token.
 	authorize func(req *http.Request, token string)
 }
@@ -41,18 +55,30 @@ func (a *tokenAPI) check(ctx context.Context, p *prober, c Credential) Result {
 		return r
 	}
 	var pre string
+	var before []byte
+	if c.Revoke && a.lookupFirst {
+		what := "GET " + endpoint(c.APIURL+a.lookupPath)
+		if resp, err := a.call(ctx, p, c, http.MethodGet, a.lookupPath); err == nil && resp.status == http.StatusOK {
+			before = resp.body
+			note := ""
+			if a.onLive != nil {
+				note = a.onLive(&r, c, resp.body)
+			}
+			pre = what + ": HTTP 200 before revoking" + note + ", then "
+		}
+	}
 	if c.Revoke {
 		what := a.revokeMethod + " " + endpoint(c.APIURL+a.revokePath)
 		resp, err := a.call(ctx, p, c, a.revokeMethod, a.revokePath)
 		switch {
 		case err != nil:
-			pre = what + " failed: " + err.Error() + ", then "
+			pre += what + " failed: " + err.Error() + ", then "
 		case a.revokeOK(resp.status):
 			r.Revoked, r.RevokeHTTPStatus = true, resp.status
-			pre = describe(what, resp) + ", then "
+			pre += describe(what, resp) + ", then "
 		default:
 			r.RevokeHTTPStatus = resp.status
-			pre = describe(what, resp) + " (expected 204; not revoked by airlock), then "
+			pre += describe(what, resp) + " (expected 204; not revoked by airlock), then "
 		}
 	}
 	what := "GET " + endpoint(c.APIURL+a.lookupPath)
@@ -67,11 +93,18 @@ func (a *tokenAPI) check(ctx context.Context, p *prober, c Credential) Result {
 		r.Status = StatusActive
 		r.Detail = pre + what + ": HTTP 200 " + a.liveDetail
 		if a.onLive != nil {
-			a.onLive(&r, resp.body)
+			r.Detail += a.onLive(&r, c, resp.body)
 		}
 	case a.deadStatus:
 		if !a.deadShape(resp.body) {
 			r.Detail = pre + describe(what, resp) + " but not " + a.shapeName
+			return r
+		}
+		if a.deadProof != nil && !a.deadProof(resp.body) {
+			r.Detail = pre + describe(what, resp) + " " + a.ambiguous
+			if a.confirm != nil {
+				a.confirm(ctx, p, c, &r, before)
+			}
 			return r
 		}
 		r.Status = StatusRevoked
