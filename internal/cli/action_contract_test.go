@@ -134,6 +134,72 @@ func cliSources(t *testing.T) (*token.FileSet, []*ast.File) {
 	return fset, files
 }
 
+// stringConsts are the string constants an input name may be written as:
+// this package's ("Name") and those of the module's packages it imports
+// ("pkg.Name").
+func stringConsts(t *testing.T, files []*ast.File) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	collect := func(prefix string, fs []*ast.File) {
+		for _, f := range fs {
+			for _, d := range f.Decls {
+				gd, ok := d.(*ast.GenDecl)
+				if !ok || gd.Tok != token.CONST {
+					continue
+				}
+				for _, sp := range gd.Specs {
+					vs := sp.(*ast.ValueSpec)
+					for i, n := range vs.Names {
+						if i >= len(vs.Values) {
+							continue
+						}
+						if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+							if v, err := strconv.Unquote(lit.Value); err == nil {
+								out[prefix+n.Name] = v
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	collect("", files)
+	const module = "github.com/airlock-dev/airlock/"
+	seen := map[string]bool{}
+	for _, f := range files {
+		for _, im := range f.Imports {
+			path, _ := strconv.Unquote(im.Path.Value)
+			if !strings.HasPrefix(path, module) || seen[path] {
+				continue
+			}
+			seen[path] = true
+			dir := filepath.Join("..", "..", strings.TrimPrefix(path, module))
+			names, err := filepath.Glob(filepath.Join(dir, "*.go"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var pkgFiles []*ast.File
+			name := filepath.Base(path)
+			for _, n := range names {
+				if strings.HasSuffix(n, "_test.go") {
+					continue
+				}
+				pf, err := parser.ParseFile(token.NewFileSet(), n, nil, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				name = pf.Name.Name
+				pkgFiles = append(pkgFiles, pf)
+			}
+			if im.Name != nil {
+				name = im.Name.Name
+			}
+			collect(name+".", pkgFiles)
+		}
+	}
+	return out
+}
+
 // inputsRead finds every input name the code reads: string literals given to
 // Runner.Input / Runner.Secret, to any function that passes one of its
 // parameters on to them (found to a fixed point), and INPUT_* literals.
@@ -191,6 +257,7 @@ func inputsRead(t *testing.T) map[string]string {
 			}
 		}
 	}
+	consts := stringConsts(t, files)
 	read := map[string]string{}
 	for _, f := range files {
 		ast.Inspect(f, func(n ast.Node) bool {
@@ -206,7 +273,18 @@ func inputsRead(t *testing.T) map[string]string {
 						read[v] = fset.Position(a.Pos()).String()
 					}
 				case *ast.Ident:
-					// a parameter passed on: its callers are scanned instead
+					if v, ok := consts[a.Name]; ok {
+						read[v] = fset.Position(a.Pos()).String()
+					}
+					// else a parameter passed on: its callers are scanned instead
+				case *ast.SelectorExpr:
+					pkg, ok := a.X.(*ast.Ident)
+					v, known := consts[pkg.Name+"."+a.Sel.Name]
+					if !ok || !known {
+						t.Errorf("%s: input name %s is not a string constant of this module", fset.Position(a.Pos()), a.Sel.Name)
+						return true
+					}
+					read[v] = fset.Position(a.Pos()).String()
 				default:
 					t.Errorf("%s: an input name computed at run time cannot be checked against action.yml", fset.Position(a.Pos()))
 				}

@@ -51,8 +51,13 @@ func attestConfig(r *actionio.Runner, getenv func(string) string, engine *policy
 			return ac, fault.Configf("input decision-ttl: %q is not a positive duration", t)
 		}
 	}
-	if ac.MaxTTL, err = maxDecisionTTL(engine); err != nil {
-		return ac, err
+	// A policy without the cap is refused when something is signed; an
+	// unsigned run is bounded by decision-ttl alone, and a cap the policy
+	// does set must still be well formed.
+	if _, set := engine.Param("attest", "max_decision_ttl_seconds"); set || ac.Signer != gate.SignerNone {
+		if ac.MaxTTL, err = maxDecisionTTL(engine); err != nil {
+			return ac, err
+		}
 	}
 	if ac.Signer == gate.SignerNone {
 		return ac, nil
