@@ -116,6 +116,9 @@ func TestDemo(t *testing.T) {
 		`[C4] octo-dev approved a promotion to "production" that they started themselves`,
 		// ... a named reviewer's approval allows, with login and comment in the report.
 		`release-manager approved production (counts): "Ship it!"`,
+		// ... and the allow mints the production credential.
+		"airlock minted the production credential",
+		"to subject `agent:support-agent:prod`, client `airlock-promoter`: scopes `kb:read tickets:read tickets:write`",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %s", want)

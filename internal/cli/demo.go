@@ -40,6 +40,8 @@ type demoScenario struct {
 	qaTokenAlive bool
 	// setup changes the simulated GitHub before the run (optional).
 	setup func(sim *githubsim.Server)
+	// showMint prints the minted production credential from the summary.
+	showMint bool
 }
 
 // demoQAToken is the QA deployment token the demo declares in qa-credentials;
@@ -93,6 +95,11 @@ func runDemo(ctx context.Context, args []string, stdio Stdio) error {
 		return err
 	}
 	defer signing.Close()
+	issuer, mintInputs, err := startDemoIssuer(sim, owner, repo) // demo_mint.go
+	if err != nil {
+		return err
+	}
+	defer issuer.Close()
 
 	scenarios := []demoScenario{
 		{
@@ -147,8 +154,9 @@ func runDemo(ctx context.Context, args []string, stdio Stdio) error {
 			title:      "the release manager, a named approver, approves; workflow pinned, default branch, agent unchanged but for its identity, QA token revoked",
 			want:       ExitAllow,
 			claims:     func(map[string]any) {},
-			inputs:     map[string]string{"workflow": "acme/support-agent/.github/workflows/promote.yml"},
+			inputs:     withWorkflow(mintInputs, "acme/support-agent/.github/workflows/promote.yml"),
 			production: func(m string) string { return m },
+			showMint:   true,
 			setup: func(sim *githubsim.Server) {
 				sim.SetEnvironment(owner, repo, githubsim.DefaultProductionEnvironment(owner))
 			},
@@ -230,6 +238,7 @@ func runDemoScenario(ctx context.Context, sim *githubsim.Server, root string, n 
 		"INPUT_PRODUCTION-IDENTITY":      "issuer: https://idp.example.com\nsubject: agent:support-agent:prod\nclient-id: support-agent-prod",
 		"INPUT_APPROVERS":                demoApprovers,
 		"INPUT_SIGNER":                   "none",
+		demoMintSecretEnv:                demoMintSecret,
 	}
 	for k, v := range sc.inputs {
 		env["INPUT_"+strings.ToUpper(k)] = v
@@ -248,6 +257,9 @@ func runDemoScenario(ctx context.Context, sim *githubsim.Server, root string, n 
 	fmt.Fprintf(stdio.Out, "exit code %d · step summary %s · outputs %s\n", got, env["GITHUB_STEP_SUMMARY"], env["GITHUB_OUTPUT"])
 	if got != sc.want {
 		return fault.Operationalf("demo run %d: exit code %d, expected %d: %v", n, got, sc.want, err)
+	}
+	if sc.showMint {
+		return showMinted(env["GITHUB_STEP_SUMMARY"], stdio)
 	}
 	return nil
 }
