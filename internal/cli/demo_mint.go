@@ -3,13 +3,13 @@ package cli
 import (
 	"fmt"
 	"maps"
-	"net/http"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/airlock-dev/airlock/internal/fault"
 	"github.com/airlock-dev/airlock/internal/githubsim"
+	"github.com/airlock-dev/airlock/internal/httpx"
 	"github.com/airlock-dev/airlock/internal/issuersim"
 )
 
@@ -34,7 +34,7 @@ func startDemoIssuer(sim *githubsim.Server, owner, repo string) (*issuersim.Serv
 		ClientID: demoMintClient, ClientSecret: demoMintSecret,
 		Scopes:   []string{"kb:read", "tickets:read", "tickets:write"},
 		Lifetime: 15 * time.Minute,
-	}, &http.Client{Timeout: 10 * time.Second})
+	}, httpx.NewClient(httpx.Options{Timeout: 10 * time.Second}))
 	if err != nil {
 		return nil, nil, fault.Operationalf("demo: start the production issuer: %w", err)
 	}
