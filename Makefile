@@ -16,7 +16,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 
 .PHONY: demo test build image fmt-check vet lint unit bench tools clean
 
-## demo: run the gate six times against an in-process GitHub (no network): five denies (one a self-approval), then an allow
+## demo: run the gate six times against an in-process GitHub (no network): five denies (one a self-approval), then an allow that mints the production credential
 demo:
 	$(GO) run ./cmd/airlock demo
 

@@ -110,6 +110,7 @@ func checkMain(ctx context.Context, runner *actionio.Runner, rc *runConfig, gete
 	started := time.Now()
 	cfg := rc.check
 	hc := httpClient()
+	defer hc.CloseIdleConnections()
 	server := strings.TrimRight(orDefault(getenv("GITHUB_SERVER_URL"), "https://github.com"), "/")
 	return gate.Execute(ctx, gate.Steps[*checkState]{
 		Decide: func(ctx context.Context) (*checkState, error) {

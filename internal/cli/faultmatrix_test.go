@@ -125,6 +125,9 @@ var dependencies = []dependency{
 	{name: "QA Vault (token API)", scenario: "qa-vault", proxy: "vault", codes: denyErr, names: []string{"qa-vault"}},
 	// Signing and publishing (C12): after the decision, so the allow is
 	// emitted, unsigned, with exit 3.
+	// Minting the production credential (after an allow, before signing).
+	{name: "mint: token endpoint", scenario: "mint", proxy: "mint-token", codes: opErr, names: []string{"token endpoint"}, afterDecision: true},
+	{name: "mint: introspection", scenario: "mint", proxy: "mint-introspection", codes: opErr, names: []string{"introspection"}, afterDecision: true},
 	{name: "Fulcio", scenario: "sign", proxy: "fulcio", codes: opErr, names: []string{"fulcio"}, afterDecision: true},
 	{name: "TSA (RFC 3161)", scenario: "sign", proxy: "tsa", codes: opErr, names: []string{"timestamp", "tsa"}, afterDecision: true},
 	{name: "Rekor", scenario: "sign-rekor", proxy: "rekor", codes: opErr, names: []string{"rekor", "transparency log"}, afterDecision: true},
@@ -239,6 +242,29 @@ var scenarios = map[string]func(t *testing.T, s *sharedServices) *rig{
 		r.env["QA_VAULT_TOKEN"] = tok
 		r.env["INPUT_QA-CREDENTIALS"] = "- name: qa-vault\n  kind: vault\n  token-env: QA_VAULT_TOKEN\n  api-url: " + u + "\n  revoke: true\n"
 		g.secrets = append(g.secrets, tok)
+		return g
+	},
+	// The gate allows and mints at the shared Hydra (RFC 7523), its token
+	// endpoint and introspection behind fault proxies.
+	"mint": func(t *testing.T, s *sharedServices) *rig {
+		r := newRun(t)
+		mintingRun(t, r)
+		g := rigFromRun(t, r)
+		c := trustJobAtHydra(t, s.hydra, r, fixtureScopes, 10*time.Minute)
+		r.env["MINT_CLIENT_SECRET"] = c.Secret
+		for k, v := range map[string]string{
+			"INPUT_MINT-TOKEN-URL":         g.proxy("mint-token", s.hydra.PublicURL) + "/oauth2/token",
+			"INPUT_MINT-GRANT":             "jwt-bearer",
+			"INPUT_MINT-AUDIENCE":          s.hydra.TokenURL(),
+			"INPUT_MINT-CLIENT-ID":         c.ID,
+			"INPUT_MINT-CLIENT-SECRET-ENV": "MINT_CLIENT_SECRET",
+			"INPUT_MINT-INTROSPECT-URL":    g.proxy("mint-introspection", s.hydra.AdminURL) + strings.TrimPrefix(s.hydra.IntrospectionURL(), s.hydra.AdminURL),
+			"INPUT_MINT-REVOKE-URL":        s.hydra.RevocationURL(),
+			"INPUT_MINT-ISSUER":            s.hydra.PublicURL,
+		} {
+			r.env[k] = v
+		}
+		g.secrets = append(g.secrets, c.Secret, qaGitHubToken)
 		return g
 	},
 	"sign":       func(t *testing.T, _ *sharedServices) *rig { return signRig(t, "") },

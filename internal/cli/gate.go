@@ -192,6 +192,8 @@ type gateState struct {
 // gateMain runs the gate's pipeline: decide → mint → sign → publish → emit.
 func gateMain(ctx context.Context, runner *actionio.Runner, rc *runConfig, stdio Stdio) error {
 	hc := httpClient()
+	// Kept-alive connections end with the run, not with the process.
+	defer hc.CloseIdleConnections()
 	deps := gate.Deps{HTTPClient: hc, Now: time.Now, Policy: rc.policy, Mask: runner.Mask}
 	adeps := gate.AttestDeps{HTTPClient: hc, Now: time.Now, Mask: runner.Mask}
 	ac := rc.attest

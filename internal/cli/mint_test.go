@@ -38,13 +38,7 @@ type mintRig struct {
 func newMintRig(t *testing.T, r *gateRun, trusted []string, lifespan time.Duration) *mintRig {
 	t.Helper()
 	h := testsvc.StartHydra(t)
-	kid, err := r.sim.CurrentKeyID()
-	if err != nil {
-		t.Fatal(err)
-	}
-	jwk := testsvc.FetchJWK(t, r.sim.IssuerURL()+"/.well-known/jwks", kid)
-	h.TrustJWTBearerIssuer(t, r.sim.IssuerURL(), r.claims["sub"].(string), trusted, jwk, time.Now().Add(time.Hour))
-	m := &mintRig{hydra: h, client: h.CreateJWTBearerClient(t, trusted, lifespan)}
+	m := &mintRig{hydra: h, client: trustJobAtHydra(t, h, r, trusted, lifespan)}
 	u, _ := url.Parse(h.PublicURL)
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.ModifyResponse = func(resp *http.Response) error {
@@ -85,6 +79,19 @@ func newMintRig(t *testing.T, r *gateRun, trusted []string, lifespan time.Durati
 		r.env[k] = v
 	}
 	return m
+}
+
+// trustJobAtHydra makes Hydra trust the run's OIDC issuer for the job's
+// subject (RFC 7523) and returns a client that may use the grant.
+func trustJobAtHydra(t *testing.T, h *testsvc.Hydra, r *gateRun, trusted []string, lifespan time.Duration) testsvc.HydraClient {
+	t.Helper()
+	kid, err := r.sim.CurrentKeyID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwk := testsvc.FetchJWK(t, r.sim.IssuerURL()+"/.well-known/jwks", kid)
+	h.TrustJWTBearerIssuer(t, r.sim.IssuerURL(), r.claims["sub"].(string), trusted, jwk, time.Now().Add(time.Hour))
+	return h.CreateJWTBearerClient(t, trusted, lifespan)
 }
 
 func (m *mintRig) tokens() []string {

@@ -472,14 +472,20 @@ func (m *Minter) Revoke(ctx context.Context, cfg Config, cred *Credential) (Revo
 	return m.revoke(ctx, cfg, cred.Token), nil
 }
 
-// revoke never fails: what happened is the result. It uses a context of its
-// own when ctx has ended, so a cancelled run still revokes.
+// RevokeGrace is the least time revoking an issued credential (and
+// confirming it) gets, even when the run's deadline has passed or passes
+// meanwhile: a cancelled or timed-out run still revokes, and a hung issuer
+// cannot hold the run longer than this past its deadline.
+const RevokeGrace = 3 * time.Second
+
+// revoke never fails: what happened is the result.
 func (m *Minter) revoke(ctx context.Context, cfg Config, token string) RevocationResult {
-	if ctx.Err() != nil {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
+	grace := RevokeGrace
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) > grace {
+		grace = time.Until(dl)
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+	defer cancel()
 	var rr RevocationResult
 	b, status, err := m.post(ctx, cfg, cfg.RevokeURL, url.Values{"token": {token}, "token_type_hint": {revokeConfirmHint}}, true)
 	rr.HTTPStatus = status

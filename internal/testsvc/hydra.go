@@ -29,6 +29,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -45,6 +46,10 @@ type Hydra struct {
 	PID       int
 
 	client *http.Client
+	// writes serializes admin writes: Hydra's SQLite store refuses
+	// concurrent ones ("Unable to serialize access due to a concurrent
+	// update"), and tests create clients from parallel cases.
+	writes sync.Mutex
 }
 
 // HydraOption changes how Hydra is started.
@@ -276,6 +281,10 @@ func (h *Hydra) call(t testing.TB, method, u, ctype string, body io.Reader, auth
 	req.Header.Set("Accept", "application/json")
 	if auth != nil {
 		req.SetBasicAuth(url.QueryEscape(auth.ID), url.QueryEscape(auth.Secret))
+	}
+	if method != http.MethodGet {
+		h.writes.Lock()
+		defer h.writes.Unlock()
 	}
 	resp, err := h.client.Do(req)
 	if err != nil {
