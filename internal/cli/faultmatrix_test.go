@@ -590,6 +590,9 @@ func runCell(t *testing.T, shared *sharedServices, d dependency, f faultKind) ce
 	case dec == "allow" && o.outputs["attested"] == "true":
 		problem(`decision "allow", attested, although signing or publishing failed`)
 	}
+	if o.outputs["production-token"] != "" {
+		problem("a production-token output although the run failed")
+	}
 	if !slices.Contains(d.codes, o.code) {
 		problem("exit %d, expected %v", o.code, d.codes)
 	}
@@ -699,8 +702,9 @@ func matrixDoc(results []cell) string {
 	b.WriteString("Every dependency that `airlock gate`, `airlock check` and `airlock verify` talk to, under every fault, driven\n" +
 		"as a runner drives airlock (`INPUT_*` variables, `GITHUB_OUTPUT`, the step summary), each case against servers of\n" +
 		"its own. A case **holds** when all of these do:\n\n" +
-		"- the exit code is not 0, and `decision` is not `allow` — except after a decision, when signing or publishing\n" +
-		"  fails: then the decision is emitted as issue 12 asks, with `attested` not `true`, and the exit code is 3;\n" +
+		"- the exit code is not 0, and `decision` is not `allow` — except after a decision, when minting, signing or\n" +
+		"  publishing fails: then the decision is emitted as issue 12 asks, with `attested` not `true`, no\n" +
+		"  `production-token`, and the exit code is 3;\n" +
 		"- the exit code is the one in the cell: 3 (airlock could not decide), or 1 where airlock recorded the answer\n" +
 		"  as unknown and policy denied it (a QA credential whose issuer fails is not proven dead);\n" +
 		"- the error line (or, for a deny, the reasons) names the dependency;\n" +
