@@ -25,6 +25,10 @@ type Outcome struct {
 	NotAfter *time.Time
 	// Policy is the policy set the decision records it was made under.
 	Policy *PolicyRef
+	// Environment and IssuedAt are the decision's (supersession compares
+	// allows for the same subject and environment by issue time).
+	Environment string
+	IssuedAt    *time.Time
 	// Refusal marks an authentic record that says no (a deny decision).
 	// It fails verification unless the auditor asked to list refusals, and
 	// it never counts as an attestation for an artifact.
@@ -70,6 +74,11 @@ func (c DecisionCheck) CheckPredicate(predicate json.RawMessage, at time.Time) O
 	}
 	var o Outcome
 	o.Reasons = d.Reasons
+	o.Environment = d.Issuer.Environment
+	if !d.Validity.IssuedAt.IsZero() {
+		ia := d.Validity.IssuedAt
+		o.IssuedAt = &ia
+	}
 	if d.Policy.Digest != "" {
 		ref := d.Policy
 		o.Policy = &ref
