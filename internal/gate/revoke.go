@@ -117,11 +117,8 @@ func SignRevocation(ctx context.Context, cfg Config, ac AttestConfig, req Revoke
 	if err := os.WriteFile(out.Path, append(signed.Bundle, '\n'), 0o644); err != nil {
 		return nil, notRevoked(fmt.Errorf("write %s: %w", out.Path, err))
 	}
-	if len(out.root) > 0 {
-		if err := os.WriteFile(filepath.Join(ac.OutDir, TrustedRootAsset), out.root, 0o644); err != nil {
-			return nil, notRevoked(fmt.Errorf("write %s: %w", TrustedRootAsset, err))
-		}
-	}
+	// The trusted root is the decision's: the auditor already has it, and
+	// a file of that name in OutDir is not this command's to replace.
 	return out, nil
 }
 

@@ -178,7 +178,7 @@ func New(cfg Config) (*Verifier, error) {
 	}
 	if cfg.Revoker.any() {
 		if v.keyed {
-			return nil, fault.Usagef("revoker flags apply to certificates: with --key only that key may revoke")
+			return nil, fault.Usagef("--revoker-identity and --revoker-workflow apply to certificates: with --key only that key may revoke")
 		}
 		var err error
 		if v.revoker, err = compileIdentity(cfg.Revoker); err != nil {
