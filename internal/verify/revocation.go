@@ -1,7 +1,9 @@
 package verify
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -80,17 +82,59 @@ type lightStatement struct {
 	Subject       []lightSubject `json:"subject"`
 }
 
+// scanPayload finds the DSSE payload of a bundle without decoding the rest
+// of it (certificates and timestamps are most of its bytes): the index of a
+// directory of many revocations must cost little. Anything unusual (an
+// escape in the string, no such key) reports !ok and the caller decodes
+// the JSON properly. What it finds only indexes: the revocation is counted
+// only after sigstore-go has verified it and its verified subject names
+// the decision, so a bundle that fools the scan fools only itself.
+func scanPayload(data []byte) ([]byte, bool) {
+	i := bytes.Index(data, []byte(`"dsseEnvelope"`))
+	if i < 0 {
+		return nil, false
+	}
+	rest := data[i:]
+	j := bytes.Index(rest, []byte(`"payload"`))
+	if j < 0 {
+		return nil, false
+	}
+	rest = bytes.TrimLeft(rest[j+len(`"payload"`):], " \t\r\n")
+	if len(rest) == 0 || rest[0] != ':' {
+		return nil, false
+	}
+	rest = bytes.TrimLeft(rest[1:], " \t\r\n")
+	if len(rest) == 0 || rest[0] != '"' {
+		return nil, false
+	}
+	rest = rest[1:]
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 || bytes.IndexByte(rest[:end], '\\') >= 0 {
+		return nil, false
+	}
+	out := make([]byte, base64.StdEncoding.DecodedLen(end))
+	n, err := base64.StdEncoding.Decode(out, rest[:end])
+	if err != nil {
+		return nil, false
+	}
+	return out[:n], true
+}
+
 // indexRevocation reads which decision a revocation bundle names, without
 // verifying anything.
 func indexRevocation(name string, data []byte) *revCandidate {
 	c := &revCandidate{name: name, data: data}
-	var lb lightBundle
-	if err := json.Unmarshal(data, &lb); err != nil || lb.DSSE == nil {
-		c.err = fmt.Errorf("not a revocation bundle: expected a DSSE envelope")
-		return c
+	payload, ok := scanPayload(data)
+	if !ok {
+		var lb lightBundle
+		if err := json.Unmarshal(data, &lb); err != nil || lb.DSSE == nil {
+			c.err = fmt.Errorf("not a revocation bundle: expected a DSSE envelope")
+			return c
+		}
+		payload = lb.DSSE.Payload
 	}
 	var st lightStatement
-	if err := json.Unmarshal(lb.DSSE.Payload, &st); err != nil {
+	if err := json.Unmarshal(payload, &st); err != nil {
 		c.err = fmt.Errorf("not a revocation bundle: %v", err)
 		return c
 	}

@@ -234,3 +234,29 @@ func TestRevocationConfigErrors(t *testing.T) {
 		t.Errorf("missing --revocations: %v", err)
 	}
 }
+
+// TestIndexRevocationScanAgreesWithJSON: the quick payload scan and the
+// JSON decoder it falls back to index a bundle the same way, however its
+// JSON is spaced or escaped.
+func TestIndexRevocationScanAgreesWithJSON(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	allow := f.attest(t, dir, "allow.json", f.signer, DecisionPredicateType, production("allow", time.Now()), f.art)
+	raw, _ := os.ReadFile(f.revoke(t, dir, "rev.json", allow, f.signer, "r", time.Now()))
+	want := indexRevocation("rev.json", raw)
+	if want.err != nil || want.payload == "" {
+		t.Fatalf("index: %+v", want)
+	}
+	var v any
+	_ = json.Unmarshal(raw, &v)
+	spaced, _ := json.MarshalIndent(v, "", "   ")
+	escaped := strings.Replace(string(raw), "/", `\/`, -1)
+	for name, data := range map[string][]byte{"spaced": spaced, "escaped": []byte(escaped)} {
+		if got := indexRevocation(name, data); got.err != nil || got.payload != want.payload {
+			t.Errorf("%s: %+v, expected payload %s", name, got, want.payload)
+		}
+	}
+	if _, ok := scanPayload([]byte(`{"dsseEnvelope":{"payload":"ab\/cd"}}`)); ok {
+		t.Error("the scan read an escaped payload instead of leaving it to the JSON decoder")
+	}
+}

@@ -377,6 +377,11 @@ func (v *Verifier) run(ctx context.Context, produce func(context.Context, chan<-
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// The --revocations directory is read and indexed while the batch
+	// verifies: most of its records name decisions of other runs and cost
+	// only this.
+	loaded := make(chan []*revCandidate, 1)
+	go func() { loaded <- v.loadRevocations(ctx, v.revocations) }()
 	items := make(chan item, v.workers)
 	type result struct {
 		seq int
@@ -424,7 +429,7 @@ func (v *Verifier) run(ctx context.Context, produce func(context.Context, chan<-
 		kept = append(kept, r)
 	}
 	records = kept
-	cands = append(cands, v.loadRevocations(ctx, v.revocations)...)
+	cands = append(cands, <-loaded...)
 	if err := ctx.Err(); err != nil {
 		return nil, fault.Operationalf("verify: revocations: %w", err)
 	}
