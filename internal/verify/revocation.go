@@ -78,8 +78,9 @@ type lightBundle struct {
 }
 
 type lightStatement struct {
-	PredicateType string         `json:"predicateType"`
-	Subject       []lightSubject `json:"subject"`
+	PredicateType string          `json:"predicateType"`
+	Subject       []lightSubject  `json:"subject"`
+	Predicate     json.RawMessage `json:"predicate"`
 }
 
 // scanPayload finds the DSSE payload of a bundle without decoding the rest

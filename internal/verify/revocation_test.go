@@ -260,3 +260,22 @@ func TestIndexRevocationScanAgreesWithJSON(t *testing.T) {
 		t.Error("the scan read an escaped payload instead of leaving it to the JSON decoder")
 	}
 }
+
+// TestDecisionFieldsMatchThePredicate: the check's narrow view of a
+// decision reads every field it uses under the name attest writes it.
+func TestDecisionFieldsMatchThePredicate(t *testing.T) {
+	p := production("allow", time.Now())
+	p.Policy = attest.PolicyRef{Digest: "sha256:" + strings.Repeat("a", 64), Sources: []string{"policies"}}
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d decisionFields
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Decision != p.Decision || len(d.Reasons) != len(p.Reasons) || d.Issuer.Environment != p.Issuer.Environment ||
+		d.Policy.Digest != p.Policy.Digest || !d.Validity.NotAfter.Equal(p.Validity.NotAfter) || !d.Validity.IssuedAt.Equal(p.Validity.IssuedAt) {
+		t.Errorf("decoded %+v from %s", d, b)
+	}
+}

@@ -635,7 +635,7 @@ func (v *Verifier) verifyBundle(ctx context.Context, name string, data []byte, a
 	// an "allow" shown next to a forged or misdirected bundle reads as a
 	// pass to a hurried reader.
 	if check, ok := v.checks[st.PredicateType]; ok && len(rec.Errors) == 0 {
-		pred, err := predicateOf(env)
+		pred, err := predicateOf(peek)
 		if err != nil {
 			rec.fail("%v", err)
 			return rec
@@ -722,24 +722,21 @@ func (v *Verifier) verifyCryptoWith(b *bundle.Bundle, target artifactTarget, pol
 	return nil, errors.Join(errs...)
 }
 
-// predicateOf decodes the predicate from the envelope sigstore-go has just
-// verified (the same bytes, decoded by the same JSON decoder it used for the
+// predicateOf is the predicate of the envelope sigstore-go has just
+// verified: the payload decoded once, before verification, from the same
+// envelope (the same bytes, read by the same JSON decoder it used for the
 // subjects).
-func predicateOf(env sgverify.EnvelopeContent) (json.RawMessage, error) {
-	payload, err := env.RawEnvelope().DecodeB64Payload()
-	if err != nil {
-		return nil, fmt.Errorf("decode payload: %w", err)
+func predicateOf(peek *peeked) (json.RawMessage, error) {
+	if peek == nil {
+		return nil, errors.New("bundle has no DSSE envelope")
 	}
-	var st struct {
-		Predicate json.RawMessage `json:"predicate"`
+	if peek.err != nil {
+		return nil, peek.err
 	}
-	if err := json.Unmarshal(payload, &st); err != nil {
-		return nil, fmt.Errorf("decode statement: %w", err)
-	}
-	if len(st.Predicate) == 0 || string(st.Predicate) == "null" {
+	if p := peek.st.Predicate; len(p) == 0 || string(p) == "null" {
 		return nil, errors.New("statement has no predicate")
 	}
-	return st.Predicate, nil
+	return peek.st.Predicate, nil
 }
 
 func normalizeOr(alg string) string {
