@@ -275,3 +275,31 @@ func TestRevokeBadFlags(t *testing.T) {
 		})
 	}
 }
+
+// TestRevokeWithAKey: `--signer key` signs (timestamped, as the gate's key
+// signer), outside a workflow; a verifier trusting the keyless workflow
+// reports the key's revocation and ignores it.
+func TestRevokeWithAKey(t *testing.T) {
+	r := newRevokeRun(t)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.MarshalPKCS8PrivateKey(key)
+	pemKey := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	r.env["REVOKE_KEY"] = pemKey
+	// Outside a workflow: no job token, and nobody reads ::add-mask::.
+	delete(r.env, "ACTIONS_ID_TOKEN_REQUEST_URL")
+	delete(r.env, "GITHUB_ACTIONS")
+	out := t.TempDir()
+	o := r.main("revoke", "--signer", "key", "--signing-key-env", "REVOKE_KEY", "--tsa-url", r.ss.TSAURL(), "--trusted-root", r.rootPath,
+		"--bundle", r.bundle, "--reason", "key holder says so", "--out", out)
+	if o.code != ExitAllow || !strings.Contains(o.stdout, "signed by key:") {
+		t.Fatalf("revoke --signer key: exit %d\n%s%s", o.code, o.stdout, o.stderr)
+	}
+	if strings.Contains(o.stdout+o.stderr, "PRIVATE KEY") || strings.Contains(o.stdout, "::add-mask::") {
+		t.Errorf("the key or a mask line was printed outside a workflow:\n%s", o.stdout)
+	}
+	digest := "sha256:" + sha256Hex(r.assets()["agent.tar.gz"])
+	v := r.verify("--offline", "--bundle", r.bundle, "--digest", digest, "--revocations", out)
+	if v.code != ExitAllow || !strings.Contains(v.stdout, "revocations (1 read)") || !strings.Contains(v.stdout, "ignored") {
+		t.Errorf("a key's revocation of a keyless decision: exit %d\n%s%s", v.code, v.stdout, v.stderr)
+	}
+}

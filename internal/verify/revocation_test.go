@@ -279,3 +279,62 @@ func TestDecisionFieldsMatchThePredicate(t *testing.T) {
 		t.Errorf("decoded %+v from %s", d, b)
 	}
 }
+
+// TestKeySignedRevocation: with --key, only that key revokes; a revocation
+// by another key, or by a certificate, is ignored.
+func TestKeySignedRevocation(t *testing.T) {
+	f := newFixture(t)
+	dir, revs := t.TempDir(), t.TempDir()
+	key, err := verifytest.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := verifytest.NewKey()
+	pem, _ := key.PublicPEM()
+	st, _ := verifytest.Statement(DecisionPredicateType, production("allow", time.Now().Add(-time.Hour)), verifytest.Subject("agent.tar", f.art))
+	b, err := f.ss.AttestWithKey(key, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decisionPath := filepath.Join(dir, "keyed.json")
+	if err := os.WriteFile(decisionPath, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ref, err := attest.InspectDecision(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revokeWith := func(name string, k *verifytest.Key) {
+		rst, err := attest.NewRevocationStatement(ref, attest.RevocationPredicate{
+			Revoked: attest.RevokedDecision{PayloadDigest: ref.PayloadDigest}, Reason: "by " + name,
+			RevokedAt: time.Now().Add(-time.Minute), Revoker: attest.Revoker{Identity: "key:" + name},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []byte
+		if k != nil {
+			out, err = f.ss.AttestWithKey(k, rst)
+		} else {
+			out, err = f.ss.Attest(f.signer, rst)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(revs, name+".json"), out, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	revokeWith("other-key", other)
+	revokeWith("certificate", nil)
+	cfg := Config{TrustedRoots: f.root, Key: pem, Revocations: []string{revs}}
+	art := fileArtifact(t, f.artPath)
+	if rep := run(t, cfg, []string{decisionPath}, art); !rep.Verified || len(rep.Revocations) != 2 {
+		t.Fatalf("revocations by another key or a certificate counted: %s %+v", errorsOf(rep), rep.Revocations)
+	}
+	revokeWith("the-key", key)
+	rep := run(t, cfg, []string{decisionPath}, art)
+	if rep.Verified || !strings.Contains(errorsOf(rep), "by key sha256:") || !strings.Contains(errorsOf(rep), ": by the-key") {
+		t.Errorf("revocation by the decision's key: %s", errorsOf(rep))
+	}
+}
