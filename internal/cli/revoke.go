@@ -266,8 +266,8 @@ func runRevoke(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdio.Out, "revoked %s (decision %s): %s\n", safe(req.DecisionName), signed.Predicate.Revoked.PayloadDigest, safe(c.reason))
-	fmt.Fprintf(stdio.Out, "  signed by %s, written to %s\n", safe(signed.Predicate.Revoker.Identity), signed.Path)
+	fmt.Fprintf(stdio.Out, "signed the revocation of %s (decision %s) as %s, written to %s\n",
+		safe(req.DecisionName), signed.Predicate.Revoked.PayloadDigest, safe(signed.Predicate.Revoker.Identity), signed.Path)
 	pub, err := gate.PublishRevocation(ctx, c.gate, ac, req, signed, deps)
 	if err != nil {
 		return err
@@ -279,8 +279,10 @@ func runRevoke(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintf(stdio.Out, "  stored in the attestation store of %s (id %d)\n", c.repo, pub.AttestationID)
 	}
 	if pub.ReleaseAsset == "" && pub.AttestationID == 0 {
-		fmt.Fprintf(stdio.Out, "  not published: give verifiers %s with --revocations\n", signed.Path)
+		fmt.Fprintf(stdio.Out, "  not published: it counts where verifiers are given it (--revocations %s)\n", signed.Path)
+		return nil
 	}
+	fmt.Fprintf(stdio.Out, "revoked: verifiers now fail this decision: %s\n", safe(c.reason))
 	return nil
 }
 
@@ -335,6 +337,11 @@ func (c *revokeConfig) releaseDecision(ctx context.Context, gh *ghapi.Client) ([
 	rel, err := gh.ReleaseByTag(ctx, c.rel.owner, c.rel.repo, c.rel.tag)
 	if err != nil {
 		return nil, "", fmt.Errorf("revoke: --release %s: %w", c.rel, err)
+	}
+	if c.publishRelease && rel.Immutable && !rel.Draft {
+		// Refused before anything is signed: the revocation could not go
+		// next to the decision.
+		return nil, "", fault.Usagef("revoke: release %s is published and immutable: it cannot take the revocation. Give --publish-release=false (it still goes to the attestation store) and hand the bundle to verifiers with --revocations", c.rel)
 	}
 	assets, err := gh.ReleaseAssets(ctx, c.rel.owner, c.rel.repo, rel.ID)
 	if err != nil {

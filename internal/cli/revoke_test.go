@@ -291,7 +291,7 @@ func TestRevokeWithAKey(t *testing.T) {
 	out := t.TempDir()
 	o := r.main("revoke", "--signer", "key", "--signing-key-env", "REVOKE_KEY", "--tsa-url", r.ss.TSAURL(), "--trusted-root", r.rootPath,
 		"--bundle", r.bundle, "--reason", "key holder says so", "--out", out)
-	if o.code != ExitAllow || !strings.Contains(o.stdout, "signed by key:") {
+	if o.code != ExitAllow || !strings.Contains(o.stdout, " as key:") {
 		t.Fatalf("revoke --signer key: exit %d\n%s%s", o.code, o.stdout, o.stderr)
 	}
 	if strings.Contains(o.stdout+o.stderr, "PRIVATE KEY") || strings.Contains(o.stdout, "::add-mask::") {
@@ -301,5 +301,29 @@ func TestRevokeWithAKey(t *testing.T) {
 	v := r.verify("--offline", "--bundle", r.bundle, "--digest", digest, "--revocations", out)
 	if v.code != ExitAllow || !strings.Contains(v.stdout, "revocations (1 read)") || !strings.Contains(v.stdout, "ignored") {
 		t.Errorf("a key's revocation of a keyless decision: exit %d\n%s%s", v.code, v.stdout, v.stderr)
+	}
+}
+
+// TestRevokeImmutableRelease: a published immutable release cannot take the
+// revocation; revoke refuses before it signs anything, and says what to do.
+func TestRevokeImmutableRelease(t *testing.T) {
+	r := newRevokeRun(t)
+	b, err := os.ReadFile(r.bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := r.sim.AddRelease("acme", "support-agent", githubsim.Release{Tag: "v9.0.0", Immutable: true})
+	r.sim.AddReleaseAsset("acme", "support-agent", id, githubsim.Asset{Name: filepath.Base(r.bundle), Data: b})
+	out := t.TempDir()
+	o := r.revoke("--release", "acme/support-agent@v9.0.0", "--reason", "too late", "--out", out)
+	if o.code != ExitUsage || !strings.Contains(o.stderr, "immutable") || !strings.Contains(o.stderr, "--publish-release=false") {
+		t.Errorf("immutable release: exit %d\n%s", o.code, o.stderr)
+	}
+	if files, _ := os.ReadDir(out); len(files) > 0 || len(r.sim.Attestations("acme", "support-agent")) != 1 {
+		t.Errorf("something was signed or published: %v", files)
+	}
+	if o := r.revoke("--release", "acme/support-agent@v9.0.0", "--reason", "too late", "--out", out, "--publish-release=false"); o.code != ExitAllow ||
+		len(r.sim.Attestations("acme", "support-agent")) != 2 {
+		t.Errorf("--publish-release=false: exit %d\n%s%s", o.code, o.stdout, o.stderr)
 	}
 }

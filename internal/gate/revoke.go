@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/airlock-dev/airlock/internal/attest"
 	"github.com/airlock-dev/airlock/internal/fault"
@@ -95,7 +96,7 @@ func SignRevocation(ctx context.Context, cfg Config, ac AttestConfig, req Revoke
 	pred := attest.RevocationPredicate{
 		Revoked: attest.RevokedDecision{PayloadDigest: ref.PayloadDigest, PredicateType: attest.PredicateType,
 			Environment: ref.Environment, IssuedAt: ref.IssuedAt, Bundle: req.DecisionName},
-		Reason: req.Reason, RevokedAt: deps.Now().UTC().Truncate(1e9), Revoker: revoker,
+		Reason: req.Reason, RevokedAt: deps.Now().UTC().Truncate(time.Second), Revoker: revoker,
 		Airlock: attest.Tool{Version: ac.Version},
 	}
 	statement, err := attest.NewRevocationStatement(ref, pred)
