@@ -10,6 +10,9 @@ import (
 	"unicode"
 
 	"github.com/sigstore/sigstore-go/pkg/bundle"
+	"github.com/sigstore/sigstore-go/pkg/root"
+
+	"github.com/airlock-dev/airlock/internal/fault"
 )
 
 // RevocationPredicateType names and versions airlock's revocation record.
@@ -143,6 +146,15 @@ func CheckReason(reason string) error {
 		if !unicode.IsPrint(r) {
 			return fmt.Errorf("revocation: reason: %q is not printable text", r)
 		}
+	}
+	return nil
+}
+
+// CheckTrustedRoot says whether a trusted root parses, so that a command
+// can refuse a bad one before it asks anything of anyone.
+func CheckTrustedRoot(trustedRootJSON []byte) error {
+	if _, err := root.NewTrustedRootFromJSON(trustedRootJSON); err != nil {
+		return fault.Configf("trusted root: %w", err)
 	}
 	return nil
 }

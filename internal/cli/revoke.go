@@ -191,6 +191,19 @@ func parseRevoke(args []string, getenv func(string) string, stdio Stdio) (*revok
 	if err := c.attest.Validate(); err != nil {
 		return nil, fmt.Errorf("revoke: %w", err)
 	}
+	// The key and the trusted root are parsed now, not when signing: a bad
+	// one is refused before the first request.
+	if len(c.attest.TrustedRootJSON) > 0 {
+		if err := attest.CheckTrustedRoot(c.attest.TrustedRootJSON); err != nil {
+			return nil, fmt.Errorf("revoke: --trusted-root %s: %w", trustedRoot, err)
+		}
+	}
+	if signer == gate.SignerKey {
+		if _, err := attest.NewKeySigner(attest.KeyConfig{PrivateKeyPEM: c.attest.KeyPEM, TSAURL: tsa,
+			TrustedRootJSON: c.attest.TrustedRootJSON, HTTPClient: httpClient(), Now: time.Now}); err != nil {
+			return nil, fmt.Errorf("revoke: --signer key (%s): %w", keyEnv, err)
+		}
+	}
 	if c.bundlePath != "" && c.bundlePath != "-" {
 		if _, err := os.Stat(c.bundlePath); err != nil {
 			return nil, fault.Usagef("revoke: --bundle: %w", err)

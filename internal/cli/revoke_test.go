@@ -210,6 +210,7 @@ func TestRevokeBadFlags(t *testing.T) {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	der, _ := x509.MarshalPKCS8PrivateKey(key)
 	r.env["REVOKE_KEY"] = string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	r.env["NOT_A_KEY"] = "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n"
 	ok := []string{"--signer", "key", "--signing-key-env", "REVOKE_KEY", "--bundle", bundle, "--out", r.dir}
 	for _, tc := range []struct {
 		name string
@@ -234,12 +235,24 @@ func TestRevokeBadFlags(t *testing.T) {
 		{"bad timeout", append([]string{"--reason", "r", "--timeout", "1h"}, ok...), "--timeout"},
 		{"bad transparency log", []string{"--reason", "r", "--transparency-log", "maybe", "--signer", "sigstore", "--bundle", bundle}, "transparency-log"},
 		{"not a decision", append([]string{"--reason", "r"}, ok...), "decision bundle"},
+		{"not a key", []string{"--reason", "r", "--signer", "key", "--signing-key-env", "NOT_A_KEY", "--bundle", bundle}, "NOT_A_KEY"},
+		{"not a trusted root", []string{"--reason", "r", "--signer", "sigstore", "--trusted-root", bundle, "--bundle", bundle}, "--trusted-root"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := len(r.sim.Requests())
 			o := r.main(append([]string{"revoke"}, tc.args...)...)
 			if o.code != ExitUsage || !strings.Contains(o.stderr, tc.want) {
 				t.Errorf("exit %d, expected 2 naming %q\n%s", o.code, tc.want, o.stderr)
+			}
+			// In a workflow the key is masked (::add-mask::); nowhere else may it appear.
+			var shown []string
+			for _, l := range strings.Split(o.stdout+o.stderr, "\n") {
+				if !strings.HasPrefix(l, "::add-mask::") {
+					shown = append(shown, l)
+				}
+			}
+			if all := strings.Join(shown, "\n"); strings.Contains(all, "bm90IGEga2V5") || strings.Contains(all, strings.Split(r.env["REVOKE_KEY"], "\n")[1]) {
+				t.Errorf("a key was printed:\n%s%s", o.stdout, o.stderr)
 			}
 			if got := r.sim.Requests()[n:]; len(got) > 0 {
 				t.Errorf("requests before the configuration was refused: %+v", got)
