@@ -49,6 +49,12 @@ type statementJSON struct {
 // NewStatement encodes an in-toto Statement v1 and checks it with the in-toto
 // library's own validation.
 func NewStatement(subjects []Subject, p Predicate) ([]byte, error) {
+	return newStatement(subjects, PredicateType, p)
+}
+
+// newStatement encodes a statement of predicateType about subjects and
+// checks it as ParseStatement would.
+func newStatement(subjects []Subject, predicateType string, p any) ([]byte, error) {
 	if len(subjects) == 0 {
 		return nil, fmt.Errorf("statement: no subject")
 	}
@@ -68,11 +74,11 @@ func NewStatement(subjects []Subject, p Predicate) ([]byte, error) {
 	}
 	sorted := append([]Subject(nil), subjects...)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
-	b, err := json.Marshal(statementJSON{Type: intoto.StatementTypeUri, Subject: sorted, PredicateType: PredicateType, Predicate: pred})
+	b, err := json.Marshal(statementJSON{Type: intoto.StatementTypeUri, Subject: sorted, PredicateType: predicateType, Predicate: pred})
 	if err != nil {
 		return nil, fmt.Errorf("statement: encode: %w", err)
 	}
-	if _, err := ParseStatement(b); err != nil {
+	if _, err := parseStatementOf(b, predicateType); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -81,6 +87,10 @@ func NewStatement(subjects []Subject, p Predicate) ([]byte, error) {
 // ParseStatement decodes and validates an in-toto Statement v1 whose
 // predicate is airlock's.
 func ParseStatement(b []byte) (*intoto.Statement, error) {
+	return parseStatementOf(b, PredicateType)
+}
+
+func parseStatementOf(b []byte, predicateType string) (*intoto.Statement, error) {
 	var st intoto.Statement
 	if err := (protojson.UnmarshalOptions{DiscardUnknown: false}).Unmarshal(b, &st); err != nil {
 		return nil, fmt.Errorf("statement: not an in-toto statement: %w", err)
@@ -91,8 +101,8 @@ func ParseStatement(b []byte) (*intoto.Statement, error) {
 	if st.GetType() != intoto.StatementTypeUri {
 		return nil, fmt.Errorf("statement: expected _type %q, got %q", intoto.StatementTypeUri, st.GetType())
 	}
-	if st.GetPredicateType() != PredicateType {
-		return nil, fmt.Errorf("statement: expected predicateType %q, got %q", PredicateType, st.GetPredicateType())
+	if st.GetPredicateType() != predicateType {
+		return nil, fmt.Errorf("statement: expected predicateType %q, got %q", predicateType, st.GetPredicateType())
 	}
 	return &st, nil
 }

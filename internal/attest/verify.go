@@ -25,25 +25,41 @@ func Verify(s *Signed, e Expectation, wantDecision string) (*Predicate, error) {
 }
 
 func verifyBundle(s *Signed, e Expectation, wantDecision string) (*Predicate, error) {
+	if err := verifySigned(s, e, PredicateType); err != nil {
+		return nil, err
+	}
+	p, err := DecodePredicate(s.Statement)
+	if err != nil {
+		return nil, err
+	}
+	if p.Decision != wantDecision {
+		return nil, fmt.Errorf("bundle: expected decision %q, got %q", wantDecision, p.Decision)
+	}
+	return p, nil
+}
+
+// verifySigned checks the bundle against the expectation and that its
+// payload is exactly s.Statement, a valid statement of predicateType.
+func verifySigned(s *Signed, e Expectation, predicateType string) error {
 	if e.Material == nil {
-		return nil, fmt.Errorf("no trusted material")
+		return fmt.Errorf("no trusted material")
 	}
 	var b bundle.Bundle
 	if err := b.UnmarshalJSON(s.Bundle); err != nil {
-		return nil, fmt.Errorf("bundle: %w", err)
+		return fmt.Errorf("bundle: %w", err)
 	}
 	if mt := b.GetMediaType(); mt != "application/vnd.dev.sigstore.bundle.v0.3+json" {
-		return nil, fmt.Errorf("bundle: expected media type v0.3, got %q", mt)
+		return fmt.Errorf("bundle: expected media type v0.3, got %q", mt)
 	}
 	env := b.GetDsseEnvelope()
 	if env == nil {
-		return nil, fmt.Errorf("bundle: expected a DSSE envelope")
+		return fmt.Errorf("bundle: expected a DSSE envelope")
 	}
 	if env.GetPayloadType() != PayloadType {
-		return nil, fmt.Errorf("bundle: expected payload type %q, got %q", PayloadType, env.GetPayloadType())
+		return fmt.Errorf("bundle: expected payload type %q, got %q", PayloadType, env.GetPayloadType())
 	}
 	if !bytes.Equal(env.GetPayload(), s.Statement) {
-		return nil, fmt.Errorf("bundle: the signed payload is not the statement airlock built")
+		return fmt.Errorf("bundle: the signed payload is not the statement airlock built")
 	}
 
 	var vopts []verify.VerifierOption
@@ -59,19 +75,19 @@ func verifyBundle(s *Signed, e Expectation, wantDecision string) (*Predicate, er
 	var popts []verify.PolicyOption
 	if e.SAN != "" {
 		if e.Timestamps == 0 && e.TlogEntries == 0 {
-			return nil, fmt.Errorf("a certificate needs a signed time to verify against")
+			return fmt.Errorf("a certificate needs a signed time to verify against")
 		}
 		id, err := verify.NewShortCertificateIdentity(e.Issuer, "", e.SAN, "")
 		if err != nil {
-			return nil, fmt.Errorf("expected identity: %w", err)
+			return fmt.Errorf("expected identity: %w", err)
 		}
 		popts = append(popts, verify.WithCertificateIdentity(id))
 	} else {
 		if e.KeyHint == "" {
-			return nil, fmt.Errorf("neither an identity nor a key to verify against")
+			return fmt.Errorf("neither an identity nor a key to verify against")
 		}
 		if got := b.GetVerificationMaterial().GetPublicKey().GetHint(); got != e.KeyHint {
-			return nil, fmt.Errorf("bundle: expected key hint %q, got %q", e.KeyHint, got)
+			return fmt.Errorf("bundle: expected key hint %q, got %q", e.KeyHint, got)
 		}
 		if e.Timestamps == 0 {
 			vopts = append(vopts, verify.WithNoObserverTimestamps())
@@ -80,24 +96,15 @@ func verifyBundle(s *Signed, e Expectation, wantDecision string) (*Predicate, er
 	}
 	v, err := verify.NewVerifier(e.Material, vopts...)
 	if err != nil {
-		return nil, fmt.Errorf("verifier: %w", err)
+		return fmt.Errorf("verifier: %w", err)
 	}
 	res, err := v.Verify(&b, verify.NewPolicy(verify.WithoutArtifactUnsafe(), popts...))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if res.Statement == nil || res.Statement.GetPredicateType() != PredicateType {
-		return nil, fmt.Errorf("bundle: expected predicate type %q", PredicateType)
+	if res.Statement == nil || res.Statement.GetPredicateType() != predicateType {
+		return fmt.Errorf("bundle: expected predicate type %q", predicateType)
 	}
-	if _, err := ParseStatement(env.GetPayload()); err != nil {
-		return nil, err
-	}
-	p, err := DecodePredicate(env.GetPayload())
-	if err != nil {
-		return nil, err
-	}
-	if p.Decision != wantDecision {
-		return nil, fmt.Errorf("bundle: expected decision %q, got %q", wantDecision, p.Decision)
-	}
-	return p, nil
+	_, err = parseStatementOf(env.GetPayload(), predicateType)
+	return err
 }

@@ -38,6 +38,8 @@ Usage:
   airlock policy digest [DIR]  print the policy digest a gate run under DIR records (for verify --policy-digest)
   airlock verify [flags] [ARTIFACT ...]
                                verify Sigstore bundles (airlock decisions) offline; verify -h for flags
+  airlock revoke --reason TEXT --signer sigstore|key (--bundle FILE | --release OWNER/REPO@TAG | --repo R --digest D)
+                               sign a revocation of one decision and publish it where the decision lives
   airlock grants export --out FILE [verify's flags] [ARTIFACT]
                                verify an allow decision, then write its grants as an OPA bundle for per-call enforcement
   airlock demo                 run the gate against an in-process GitHub: five denies, then an allow
@@ -87,6 +89,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdio S
 		return fault.Usagef("usage: airlock policy test [-v] [DIR] | airlock policy digest [DIR]")
 	case "verify":
 		return runVerify(ctx, args[1:], getenv, stdio)
+	case "revoke":
+		return runRevoke(ctx, args[1:], getenv, stdio)
 	case "grants":
 		return runGrants(ctx, args[1:], getenv, stdio)
 	case "demo":

@@ -187,7 +187,10 @@ func runDemo(ctx context.Context, args []string, stdio Stdio) error {
 	if err := demoGrants(ctx, sim, *out, signing.subject.Name, stdio); err != nil { // demo_grants.go
 		return err
 	}
-	fmt.Fprintf(stdio.Out, "\ndemo: all %d decisions were the expected ones (%d denied, then an allow)\n", len(scenarios), len(scenarios)-1)
+	if err := demoRevoke(ctx, sim, signing, root, stdio); err != nil { // demo_revoke.go
+		return err
+	}
+	fmt.Fprintf(stdio.Out, "\ndemo: all %d decisions were the expected ones (%d denied, then an allow, then that allow revoked)\n", len(scenarios), len(scenarios)-1)
 	return nil
 }
 

@@ -351,3 +351,25 @@ func TestDemoExportVerifies(t *testing.T) {
 		t.Fatalf("another policy pinned: exit %d\n%s%s", code, vout, verrs)
 	}
 }
+
+// TestDemoRevokes: the demo's last step verifies the release, revokes its
+// decision, and the same verify fails naming the revocation; no token is
+// printed on the way.
+func TestDemoRevokes(t *testing.T) {
+	code, stdout, errs := airlock(t, "", "demo", "--keep=false", "--out", t.TempDir())
+	if code != ExitAllow {
+		t.Fatalf("demo: exit %d\n%s\n%s", code, stdout, errs)
+	}
+	_, after, ok := strings.Cut(stdout, "the promotion workflow revokes the decision")
+	if !ok {
+		t.Fatalf("the demo does not revoke:\n%s", stdout)
+	}
+	_, failed, ok := strings.Cut(after, "the same verify now fails")
+	if !ok || !strings.Contains(failed, "revoked at ") || !strings.Contains(failed, "by https://github.com/acme/support-agent/.github/workflows/promote.yml@refs/heads/main: QA deploy token") ||
+		!strings.Contains(failed, "exit code 1") {
+		t.Errorf("verify after the revocation:\n%s", after)
+	}
+	if strings.Contains(stdout, "::add-mask::") || strings.Contains(stdout, "eyJ") {
+		t.Errorf("the demo prints a token:\n%s", stdout)
+	}
+}

@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -16,9 +17,11 @@ import (
 // across modules and imports, dynamic refs over-approximated) and makes each
 // one a configuration error naming file:line.
 
+// The refs are parsed on first use: OPA's parser at package
+// initialisation costs every airlock process, `airlock verify` included.
 var (
-	decisionRef = ast.MustParseRef(Query)
-	airlockPath = ast.MustParseRef("data.airlock")
+	decisionRef = sync.OnceValue(func() ast.Ref { return ast.MustParseRef(Query) })
+	airlockPath = sync.OnceValue(func() ast.Ref { return ast.MustParseRef("data.airlock") })
 )
 
 // decidingSets are the rules main.rego collects reasons from; only package
@@ -28,7 +31,7 @@ var decidingSets = map[string]bool{"deny": true, "warn": true, "requirement": tr
 // checkReachable reports every rule of a non-test module that the decision
 // does not read, and every deny/warn/requirement outside package airlock.
 func checkReachable(c *ast.Compiler, isTest func(file string) bool) []string {
-	roots := c.GetRules(decisionRef)
+	roots := c.GetRules(decisionRef())
 	if len(roots) == 0 {
 		return []string{fmt.Sprintf("no module defines %s: airlock reads nothing else (the defaults' main.rego defines it; a directory with its own main.rego replaces them and must define it too)", Query)}
 	}
@@ -53,7 +56,7 @@ func checkReachable(c *ast.Compiler, isTest func(file string) bool) []string {
 	// Names the decision does read in package airlock, for "did you mean".
 	readNames := map[string]bool{}
 	for r := range reached {
-		if r.Module != nil && r.Module.Package.Path.Equal(airlockPath) {
+		if r.Module != nil && r.Module.Package.Path.Equal(airlockPath()) {
 			readNames[ruleName(r)] = true
 		}
 	}
@@ -66,8 +69,8 @@ func checkReachable(c *ast.Compiler, isTest func(file string) bool) []string {
 		}
 		m := c.Modules[file]
 		pkg := strings.TrimPrefix(m.Package.Path.String(), "data.")
-		inAirlock := m.Package.Path.Equal(airlockPath)
-		underAirlock := m.Package.Path.HasPrefix(airlockPath)
+		inAirlock := m.Package.Path.Equal(airlockPath())
+		underAirlock := m.Package.Path.HasPrefix(airlockPath())
 		anyRead := false
 		for _, r := range m.Rules {
 			anyRead = anyRead || reached[r]

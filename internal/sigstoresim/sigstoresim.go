@@ -343,6 +343,13 @@ func (s *Server) oidcVerifier(ctx context.Context) (*oidc.IDTokenVerifier, error
 var (
 	oidIssuerV1 = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57264, 1, 1}
 	oidIssuerV2 = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57264, 1, 8}
+	// GitHub workflow extensions Fulcio copies from the token, DER UTF8
+	// strings: Build Signer URI, Runner Environment, Source Repository URI
+	// and Ref. Verifiers match --signer-workflow and --repo against them.
+	oidBuildSignerURI    = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57264, 1, 9}
+	oidRunnerEnvironment = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57264, 1, 11}
+	oidSourceRepoURI     = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57264, 1, 12}
+	oidSourceRepoRef     = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57264, 1, 14}
 )
 
 type certRequest struct {
@@ -372,7 +379,10 @@ func (s *Server) signingCert(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var claims struct {
-		JobWorkflowRef string `json:"job_workflow_ref"`
+		JobWorkflowRef    string `json:"job_workflow_ref"`
+		Repository        string `json:"repository"`
+		Ref               string `json:"ref"`
+		RunnerEnvironment string `json:"runner_environment"`
 	}
 	if err := tok.Claims(&claims); err != nil || claims.JobWorkflowRef == "" {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"code": 3, "message": "missing job_workflow_ref claim in ID token"})
@@ -399,15 +409,30 @@ func (s *Server) signingCert(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	issV2, _ := asn1.Marshal(tok.Issuer)
+	exts := []pkix.Extension{{Id: oidIssuerV1, Value: []byte(tok.Issuer)}, {Id: oidIssuerV2, Value: issV2}}
+	for _, e := range []struct {
+		id asn1.ObjectIdentifier
+		v  string
+	}{
+		{oidBuildSignerURI, san.String()}, {oidRunnerEnvironment, claims.RunnerEnvironment},
+		{oidSourceRepoURI, SANBase + claims.Repository}, {oidSourceRepoRef, claims.Ref},
+	} {
+		if e.v == "" || e.v == SANBase {
+			continue
+		}
+		b, err := asn1.MarshalWithParams(e.v, "utf8")
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]any{"code": 3, "message": "claim is not a string"})
+			return
+		}
+		exts = append(exts, pkix.Extension{Id: e.id, Value: b})
+	}
 	now := s.cfg.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber: s.nextSerial(), NotBefore: now.Add(-time.Second), NotAfter: now.Add(10 * time.Minute),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
-		URIs: []*url.URL{san},
-		ExtraExtensions: []pkix.Extension{
-			{Id: oidIssuerV1, Value: []byte(tok.Issuer)},
-			{Id: oidIssuerV2, Value: issV2},
-		},
+		URIs:            []*url.URL{san},
+		ExtraExtensions: exts,
 	}
 	leaf, err := create(tmpl, s.caInter, pub, s.caKey)
 	if err != nil {

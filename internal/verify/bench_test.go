@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airlock-dev/airlock/internal/attest"
 	"github.com/airlock-dev/airlock/internal/verify/verifytest"
 )
 
@@ -149,4 +150,82 @@ func BenchmarkECDSAP256Verify(b *testing.B) {
 	})
 	b.ReportMetric(float64(ops)/time.Since(start).Seconds(), "verifies/s")
 	b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/float64(ops), "cpu-µs/verify")
+}
+
+// revocationDir writes n revocation bundles, each about a decision that is
+// not in the batch (as in an auditor's directory of every revocation the
+// organisation ever made), signed as the batch's decisions are.
+func revocationDir(b *testing.B, f *fixture, n int) string {
+	dir := b.TempDir()
+	now := time.Now().Add(-time.Minute)
+	for i := range n {
+		ref := &attest.DecisionRef{
+			PayloadDigest: fmt.Sprintf("sha256:%x", sha256.Sum256(fmt.Appendf(nil, "another decision %d", i))),
+			Subjects:      []attest.Subject{{Name: fmt.Sprintf("other-%d.tar", i), Digest: map[string]string{"sha256": fmt.Sprintf("%x", sha256.Sum256(fmt.Appendf(nil, "other %d", i)))}}},
+		}
+		st, err := attest.NewRevocationStatement(ref, attest.RevocationPredicate{
+			Revoked: attest.RevokedDecision{PayloadDigest: ref.PayloadDigest, PredicateType: attest.PredicateType},
+			Reason:  "superseded by a fixed build", RevokedAt: now, Revoker: attest.Revoker{Identity: f.signer.SAN},
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		bundle, err := f.ss.Attest(f.signer, st)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("r%05d.sigstore.json", i)), bundle, 0o600); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// BenchmarkVerifyBatchRevocations is BenchmarkVerifyBatch with and without
+// a --revocations directory of AIRLOCK_BENCH_REVOCATIONS (default 1,000)
+// records, alternating in the same loop so both see the same machine; the
+// target is a ratio of at most 1.10. Run with:
+//
+//	go test -run '^$' -bench 'VerifyBatchRevocations' -benchtime 5x -count 3 ./internal/verify/
+func BenchmarkVerifyBatchRevocations(b *testing.B) {
+	n := benchBundles()
+	nrev := 1000
+	if v, err := strconv.Atoi(os.Getenv("AIRLOCK_BENCH_REVOCATIONS")); err == nil && v > 0 {
+		nrev = v
+	}
+	dir, arts, f := decisionBatch(b, n)
+	revs := revocationDir(b, f, nrev)
+	plain := f.config()
+	withRevs := f.config()
+	withRevs.Revocations = []string{revs}
+	batch := func(cfg Config, wantRead int) time.Duration {
+		start := time.Now()
+		v, err := New(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rep, err := v.Verify(context.Background(), []string{dir}, arts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !rep.Verified || len(rep.Bundles) != n || rep.RevocationsRead != wantRead {
+			b.Fatalf("verified=%v, %d records, %d revocations read: %s", rep.Verified, len(rep.Bundles), rep.RevocationsRead, errorsOf(rep))
+		}
+		return time.Since(start)
+	}
+	var without, with time.Duration
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		// Alternate which goes first, so neither always runs on a warm cache.
+		if i%2 == 0 {
+			without += batch(plain, 0)
+			with += batch(withRevs, nrev)
+		} else {
+			with += batch(withRevs, nrev)
+			without += batch(plain, 0)
+		}
+	}
+	b.ReportMetric(float64(without.Microseconds())/float64(b.N)/1000, "ms/batch")
+	b.ReportMetric(float64(with.Microseconds())/float64(b.N)/1000, "ms/batch+revocations")
+	b.ReportMetric(float64(with)/float64(without), "ratio")
 }

@@ -25,6 +25,10 @@ type Outcome struct {
 	NotAfter *time.Time
 	// Policy is the policy set the decision records it was made under.
 	Policy *PolicyRef
+	// Environment and IssuedAt are the decision's (supersession compares
+	// allows for the same subject and environment by issue time).
+	Environment string
+	IssuedAt    *time.Time
 	// Refusal marks an authentic record that says no (a deny decision).
 	// It fails verification unless the auditor asked to list refusals, and
 	// it never counts as an attestation for an artifact.
@@ -64,12 +68,17 @@ type DecisionCheck struct {
 // itself is still valid) and, if asked, names an accepted policy digest. A
 // missing field is a failure, never a default.
 func (c DecisionCheck) CheckPredicate(predicate json.RawMessage, at time.Time) Outcome {
-	var d attest.Predicate
+	var d decisionFields
 	if err := json.Unmarshal(predicate, &d); err != nil {
 		return Outcome{Errors: []string{fmt.Sprintf("decision predicate: %v", err)}}
 	}
 	var o Outcome
 	o.Reasons = d.Reasons
+	o.Environment = d.Issuer.Environment
+	if !d.Validity.IssuedAt.IsZero() {
+		ia := d.Validity.IssuedAt
+		o.IssuedAt = &ia
+	}
 	if d.Policy.Digest != "" {
 		ref := d.Policy
 		o.Policy = &ref
@@ -113,6 +122,21 @@ func (c DecisionCheck) CheckPredicate(predicate json.RawMessage, at time.Time) O
 		o.Errors = append(o.Errors, fmt.Sprintf("decision not yet issued: issuedAt %s is after %s", stamp(v.IssuedAt), stamp(at)))
 	}
 	return o
+}
+
+// decisionFields are the fields of attest.Predicate the check reads, with
+// the same names and types. Decoding only these keeps a one-bundle verify
+// from building encoding/json's reflection caches for the whole evidence
+// type tree (≈ 0.5 ms of a fresh process); the fields it does read are
+// checked exactly as before.
+type decisionFields struct {
+	Decision string          `json:"decision"`
+	Reasons  []policy.Reason `json:"reasons"`
+	Issuer   struct {
+		Environment string `json:"environment"`
+	} `json:"issuer"`
+	Policy   attest.PolicyRef `json:"policy"`
+	Validity attest.Validity  `json:"validity"`
 }
 
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }

@@ -71,6 +71,18 @@ type Config struct {
 	// without it the re-evaluation is only reported.
 	RequirePolicyPass bool
 
+	// Revocations are files, JSONL files or directories of revocation
+	// bundles looked up for every decision verified, besides the
+	// revocations found among the bundles themselves (--revocations).
+	Revocations []string
+	// Revoker is who may revoke a decision; zero means the decision's own
+	// signer (the same certificate identity and issuer, or the same --key).
+	Revoker Identity
+	// Latest fails every allow that a newer verified allow for the same
+	// subject and environment supersedes (--latest); without it
+	// supersession is only reported.
+	Latest bool
+
 	// Workers bounds concurrent verifications; 0 means GOMAXPROCS.
 	Workers int
 	// MaxBundleBytes overrides the per-bundle cap (tests); 0 means the default.
@@ -96,6 +108,9 @@ type Verifier struct {
 	maxBundle    int64
 	policy       Reevaluator
 	requirePass  bool
+	revocations  []string
+	revoker      *identityPolicy // nil: the decision's own signer
+	latest       bool
 }
 
 // New parses the trust material once and compiles the policy. Its errors
@@ -109,6 +124,8 @@ func New(cfg Config) (*Verifier, error) {
 		keyed:       len(cfg.Key) > 0,
 		policy:      cfg.Policy,
 		requirePass: cfg.RequirePolicyPass,
+		revocations: slices.Clone(cfg.Revocations),
+		latest:      cfg.Latest,
 	}
 	if cfg.RequirePolicyPass && cfg.Policy == nil {
 		return nil, fault.Usagef("--require-policy-pass needs --policy DIR")
@@ -159,6 +176,15 @@ func New(cfg Config) (*Verifier, error) {
 			return nil, err
 		}
 	}
+	if cfg.Revoker.any() {
+		if v.keyed {
+			return nil, fault.Usagef("--revoker-identity and --revoker-workflow apply to certificates: with --key only that key may revoke")
+		}
+		var err error
+		if v.revoker, err = compileIdentity(cfg.Revoker); err != nil {
+			return nil, fmt.Errorf("revoker %w", err)
+		}
+	}
 	var err error
 	if v.domains, v.keyID, err = newTrustDomains(cfg.TrustedRoots, cfg.Key); err != nil {
 		return nil, err
@@ -202,7 +228,18 @@ type Record struct {
 	Policy *PolicyRef `json:"policy,omitempty"`
 	// Reevaluation is the recorded evidence decided again under --policy.
 	Reevaluation *Reevaluation `json:"reevaluation,omitempty"`
-	Errors       []string      `json:"errors"`
+	// PayloadDigest is "sha256:HEX" of the verified DSSE payload: what a
+	// revocation names.
+	PayloadDigest string `json:"payloadDigest,omitempty"`
+	// Environment and IssuedAt are a decision's, for supersession.
+	Environment string     `json:"environment,omitempty"`
+	IssuedAt    *time.Time `json:"issuedAt,omitempty"`
+	// Revoked is the revocation that counted against this decision.
+	Revoked *Revocation `json:"revoked,omitempty"`
+	// SupersededBy names the newer allow(s) for the same subject and
+	// environment; with Config.Latest the record fails.
+	SupersededBy string   `json:"supersededBy,omitempty"`
+	Errors       []string `json:"errors"`
 
 	// Predicate is the predicate of a verified record, for callers that act
 	// on a verified decision (`airlock grants export`); nil unless Verified.
@@ -216,6 +253,9 @@ type Record struct {
 	// opErr is an operational failure that makes the whole run undecided
 	// (a --policy evaluation that could not run): never a verdict.
 	opErr error
+	// revocation is set when the bundle is a revocation: it is not a
+	// record of the report but a candidate checked against the decisions.
+	revocation *revCandidate
 }
 
 func (r *Record) fail(format string, a ...any) {
@@ -237,6 +277,11 @@ type Report struct {
 	Verified  bool             `json:"verified"`
 	Bundles   []Record         `json:"bundles"`
 	Artifacts []ArtifactResult `json:"artifacts"`
+	// Revocations are the revocations that name a decision of this run
+	// (counted or ignored, and why), and those that could not be read.
+	Revocations []RevocationResult `json:"revocations"`
+	// RevocationsRead counts every revocation bundle looked at.
+	RevocationsRead int `json:"revocationsRead"`
 	// Errors are run-level failures (no bundle found).
 	Errors []string `json:"errors"`
 }
@@ -272,6 +317,9 @@ func (v *Verifier) Verify(ctx context.Context, paths []string, artifacts []Artif
 			return nil, fault.Usagef("bundle: %w", err)
 		}
 	}
+	if err := v.checkRevocationPaths(); err != nil {
+		return nil, err
+	}
 	return v.run(ctx, func(ctx context.Context, out chan<- item) { enumerate(ctx, paths, v.maxBundle, out) },
 		"no bundle in "+strings.Join(paths, ", "), artifacts)
 }
@@ -293,6 +341,9 @@ func (v *Verifier) VerifyBundles(ctx context.Context, source string, bundles []B
 	if len(artifacts) == 0 {
 		return nil, fault.Usagef("no artifact: name ARTIFACT files or --digest ALG:HEX")
 	}
+	if err := v.checkRevocationPaths(); err != nil {
+		return nil, err
+	}
 	return v.run(ctx, func(ctx context.Context, out chan<- item) {
 		for i, b := range bundles {
 			it := item{seq: i, name: b.Name, data: b.Data}
@@ -312,11 +363,25 @@ func (v *Verifier) VerifyBundles(ctx context.Context, source string, bundles []B
 	}, "no bundle in "+source, artifacts)
 }
 
+func (v *Verifier) checkRevocationPaths() error {
+	for _, p := range v.revocations {
+		if _, err := os.Stat(p); err != nil {
+			return fault.Usagef("revocations: %w", err)
+		}
+	}
+	return nil
+}
+
 func (v *Verifier) run(ctx context.Context, produce func(context.Context, chan<- item), none string, artifacts []Artifact) (*Report, error) {
 	ix := newDigestIndex(artifacts)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// The --revocations directory is read and indexed while the batch
+	// verifies: most of its records name decisions of other runs and cost
+	// only this.
+	loaded := make(chan []*revCandidate, 1)
+	go func() { loaded <- v.loadRevocations(ctx, v.revocations) }()
 	items := make(chan item, v.workers)
 	type result struct {
 		seq int
@@ -353,7 +418,25 @@ func (v *Verifier) run(ctx context.Context, produce func(context.Context, chan<-
 		}
 	}
 
-	rep := &Report{Bundles: records, Errors: []string{}}
+	// Revocations found among the bundles are candidates, not records.
+	var cands []*revCandidate
+	kept := records[:0]
+	for _, r := range records {
+		if r.revocation != nil {
+			cands = append(cands, r.revocation)
+			continue
+		}
+		kept = append(kept, r)
+	}
+	records = kept
+	cands = append(cands, <-loaded...)
+	if err := ctx.Err(); err != nil {
+		return nil, fault.Operationalf("verify: revocations: %w", err)
+	}
+	revs := v.applyRevocations(records, cands)
+	v.applySupersession(records)
+
+	rep := &Report{Bundles: records, Errors: []string{}, Revocations: revs, RevocationsRead: len(cands)}
 	if len(records) == 0 {
 		rep.Errors = append(rep.Errors, "no attestation found: "+none)
 	}
@@ -446,6 +529,16 @@ func (v *Verifier) verifyBundle(ctx context.Context, name string, data []byte, a
 		return rec
 	}
 	env, msg := sig.EnvelopeContent(), sig.MessageSignatureContent()
+	var peek *peeked
+	if env != nil {
+		peek = peekStatement(env)
+		// A revocation is checked against the decisions it names, after
+		// the batch, unless revocations are what the auditor verifies.
+		if peek.err == nil && peek.st.PredicateType == RevocationPredicateType && v.predicateType != RevocationPredicateType {
+			rec.revocation = indexRevocation(name, data)
+			return rec
+		}
+	}
 	if msg != nil && !v.any {
 		rec.Subjects = []Subject{{Digest: map[string]string{normalizeOr(msg.DigestAlgorithm()): fmt.Sprintf("%x", msg.Digest())}}}
 		rec.fail("bundle holds a message signature, not an attestation of type %q (use --any to accept any signed content)", v.predicateType)
@@ -454,7 +547,7 @@ func (v *Verifier) verifyBundle(ctx context.Context, name string, data []byte, a
 
 	// Choose what to verify against. Unverified content only picks the
 	// candidate; sigstore-go then checks it.
-	target, candidates, pickErr := v.pickArtifact(env, msg, artifacts, ix)
+	target, candidates, pickErr := v.pickArtifact(peek, msg, artifacts, ix)
 	if pickErr != nil {
 		rec.fail("%v", pickErr)
 		if msg != nil {
@@ -505,6 +598,10 @@ func (v *Verifier) verifyBundle(ctx context.Context, name string, data []byte, a
 		rec.fail("verified envelope has no in-toto statement")
 		return rec
 	}
+	if peek != nil && peek.err == nil {
+		// The bytes sigstore-go has just verified.
+		rec.PayloadDigest = payloadDigest(peek.payload)
+	}
 	rec.PredicateType = st.PredicateType
 	for _, s := range st.Subject {
 		rec.Subjects = append(rec.Subjects, Subject{Name: s.Name, Digest: s.Digest})
@@ -538,13 +635,14 @@ func (v *Verifier) verifyBundle(ctx context.Context, name string, data []byte, a
 	// an "allow" shown next to a forged or misdirected bundle reads as a
 	// pass to a hurried reader.
 	if check, ok := v.checks[st.PredicateType]; ok && len(rec.Errors) == 0 {
-		pred, err := predicateOf(env)
+		pred, err := predicateOf(peek)
 		if err != nil {
 			rec.fail("%v", err)
 			return rec
 		}
 		o := check.CheckPredicate(pred, v.at)
 		rec.Decision, rec.NotAfter, rec.Policy = o.Decision, o.NotAfter, o.Policy
+		rec.Environment, rec.IssuedAt = o.Environment, o.IssuedAt
 		if o.Reasons != nil {
 			rec.Reasons = o.Reasons
 		}
@@ -599,6 +697,10 @@ func (v *Verifier) verifyCrypto(b *bundle.Bundle, target artifactTarget) (*sgver
 	} else {
 		policy = append(policy, sgverify.WithCertificateIdentity(v.identity.cert))
 	}
+	return v.verifyCryptoWith(b, target, policy)
+}
+
+func (v *Verifier) verifyCryptoWith(b *bundle.Bundle, target artifactTarget, policy []sgverify.PolicyOption) (*sgverify.VerificationResult, error) {
 	// Read from the protobuf rather than VerificationContent(), which would
 	// parse the certificate once more only to say it is not a key.
 	byKey := b.GetVerificationMaterial().GetPublicKey() != nil
@@ -620,24 +722,21 @@ func (v *Verifier) verifyCrypto(b *bundle.Bundle, target artifactTarget) (*sgver
 	return nil, errors.Join(errs...)
 }
 
-// predicateOf decodes the predicate from the envelope sigstore-go has just
-// verified (the same bytes, decoded by the same JSON decoder it used for the
+// predicateOf is the predicate of the envelope sigstore-go has just
+// verified: the payload decoded once, before verification, from the same
+// envelope (the same bytes, read by the same JSON decoder it used for the
 // subjects).
-func predicateOf(env sgverify.EnvelopeContent) (json.RawMessage, error) {
-	payload, err := env.RawEnvelope().DecodeB64Payload()
-	if err != nil {
-		return nil, fmt.Errorf("decode payload: %w", err)
+func predicateOf(peek *peeked) (json.RawMessage, error) {
+	if peek == nil {
+		return nil, errors.New("bundle has no DSSE envelope")
 	}
-	var st struct {
-		Predicate json.RawMessage `json:"predicate"`
+	if peek.err != nil {
+		return nil, peek.err
 	}
-	if err := json.Unmarshal(payload, &st); err != nil {
-		return nil, fmt.Errorf("decode statement: %w", err)
-	}
-	if len(st.Predicate) == 0 || string(st.Predicate) == "null" {
+	if p := peek.st.Predicate; len(p) == 0 || string(p) == "null" {
 		return nil, errors.New("statement has no predicate")
 	}
-	return st.Predicate, nil
+	return peek.st.Predicate, nil
 }
 
 func normalizeOr(alg string) string {
@@ -672,7 +771,7 @@ func verifyWith(sv *sgverify.Verifier, b *bundle.Bundle, target artifactTarget, 
 // the artifact under any other algorithm it lists: sigstore-go compares one
 // algorithm per subject, and a subject whose sha256 and sha512 name two
 // different files is not about either.
-func (v *Verifier) pickArtifact(env sgverify.EnvelopeContent, msg sgverify.MessageSignatureContent, artifacts []Artifact, ix digestIndex) (artifactTarget, []int, error) {
+func (v *Verifier) pickArtifact(peek *peeked, msg sgverify.MessageSignatureContent, artifacts []Artifact, ix digestIndex) (artifactTarget, []int, error) {
 	if msg != nil {
 		alg := normalizeAlg(msg.DigestAlgorithm())
 		if _, sha := digestSizes[alg]; !sha || !sizeOK(alg, msg.Digest()) {
@@ -699,11 +798,13 @@ func (v *Verifier) pickArtifact(env sgverify.EnvelopeContent, msg sgverify.Messa
 		}, hits, nil
 	}
 
-	subjects, err := unverifiedSubjects(env)
-	if err != nil {
-		return nil, nil, err
+	if peek == nil {
+		return nil, nil, errors.New("bundle has no DSSE envelope")
 	}
-	for _, s := range subjects {
+	if peek.err != nil {
+		return nil, nil, peek.err
+	}
+	for _, s := range peek.st.Subject {
 		for alg, hx := range s.Digest {
 			for _, i := range ix.lookup(alg, hx) {
 				if !consistent(s.Digest, artifacts[i]) {
@@ -746,22 +847,28 @@ type lightSubject struct {
 	Digest map[string]string `json:"digest"`
 }
 
-// unverifiedSubjects reads the subjects from the envelope before its
-// signature is checked, only to pick which artifact to verify against.
-func unverifiedSubjects(env sgverify.EnvelopeContent) ([]lightSubject, error) {
+// peeked is a DSSE payload read before its signature is checked, only to
+// pick which artifact to verify against and to tell revocations apart.
+type peeked struct {
+	payload []byte
+	st      lightStatement
+	err     error
+}
+
+func peekStatement(env sgverify.EnvelopeContent) *peeked {
+	p := &peeked{}
 	raw := env.RawEnvelope()
 	if raw == nil {
-		return nil, errors.New("bundle has no DSSE envelope")
+		p.err = errors.New("bundle has no DSSE envelope")
+		return p
 	}
-	payload, err := raw.DecodeB64Payload()
-	if err != nil {
-		return nil, fmt.Errorf("decode payload: %w", err)
+	var err error
+	if p.payload, err = raw.DecodeB64Payload(); err != nil {
+		p.err = fmt.Errorf("decode payload: %w", err)
+		return p
 	}
-	var st struct {
-		Subject []lightSubject `json:"subject"`
+	if err := json.Unmarshal(p.payload, &p.st); err != nil {
+		p.err = fmt.Errorf("decode statement: %w", err)
 	}
-	if err := json.Unmarshal(payload, &st); err != nil {
-		return nil, fmt.Errorf("decode statement: %w", err)
-	}
-	return st.Subject, nil
+	return p
 }
