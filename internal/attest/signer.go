@@ -308,6 +308,14 @@ type KeySigner struct {
 
 var _ Signer = (*KeySigner)(nil)
 
+// CheckPrivateKey reports whether pemBytes is a private key NewKeySigner
+// accepts, for configuration checks before any request. Errors never quote
+// the PEM.
+func CheckPrivateKey(pemBytes []byte) error {
+	_, err := parsePrivateKey(pemBytes)
+	return err
+}
+
 // NewKeySigner parses the key. Errors never quote the PEM.
 func NewKeySigner(cfg KeyConfig) (*KeySigner, error) {
 	if cfg.HTTPClient == nil || cfg.Now == nil {

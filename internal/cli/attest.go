@@ -73,6 +73,9 @@ func attestConfig(r *actionio.Runner, getenv func(string) string, engine *policy
 		if err != nil {
 			return ac, fault.Configf("input trusted-root: %w", err)
 		}
+		if err := attest.CheckTrustedRoot(b); err != nil {
+			return ac, fmt.Errorf("input trusted-root: %s: %w", p, err)
+		}
 		ac.TrustedRootJSON = b
 	}
 	ac.TUF.URL = r.Input("tuf-url")
@@ -96,6 +99,9 @@ func attestConfig(r *actionio.Runner, getenv func(string) string, engine *policy
 		}
 		r.Mask(key)
 		ac.KeyPEM = []byte(key)
+		if err := attest.CheckPrivateKey(ac.KeyPEM); err != nil {
+			return ac, fmt.Errorf("signer key: environment variable %s: %w", name, err)
+		}
 	}
 	return ac, ac.Validate()
 }

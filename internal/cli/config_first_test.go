@@ -77,6 +77,15 @@ func TestBadInputFailsBeforeAnySideEffect(t *testing.T) {
 		{"bad attest-deny", set("INPUT_ATTEST-DENY", "yes"), "input attest-deny"},
 		{"bad publish-attestation", set("INPUT_PUBLISH-ATTESTATION", "maybe"), "input publish-attestation"},
 		{"key signer without its key", set("INPUT_SIGNER", "key"), "AIRLOCK_SIGNING_KEY is empty"},
+		{"key signer with a malformed key", set("INPUT_SIGNER", "key", "AIRLOCK_SIGNING_KEY", "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n"), "signing key"},
+		{"trusted-root that is not one", func(r *signedRun) {
+			if err := os.WriteFile(filepath.Join(r.dir, "bad-root.json"), []byte(`{"mediaType": 7}`), 0o600); err != nil {
+				panic(err)
+			}
+			r.env["INPUT_TRUSTED-ROOT"] = "bad-root.json"
+		}, "input trusted-root"},
+		{"mint input without mint-token-url", set("INPUT_MINT-GRANT", "jwt-bearer"), "mint-token-url is not"},
+		{"mint-token-url over http to another host", set("INPUT_MINT-TOKEN-URL", "http://auth.example.com/oauth2/token", "INPUT_MINT-GRANT", "jwt-bearer"), "mint-token-url"},
 		{"bad mode", set("INPUT_MODE", "deploy"), "input mode"},
 		{"check: mistyped signer", set("INPUT_MODE", "check", "INPUT_MANIFEST-PATHS", "agent/", "INPUT_SIGNER", "sigstor"), `input signer: "sigstor"`},
 		{"check: bad manifest-paths", set("INPUT_MODE", "check", "INPUT_MANIFEST-PATHS", "../agent.yaml"), "manifest-paths[0]"},

@@ -188,9 +188,6 @@ func parseRevoke(args []string, getenv func(string) string, stdio Stdio) (*revok
 		actionsMask(getenv, stdio)(key)
 		c.attest.KeyPEM = []byte(key)
 	}
-	if err := c.attest.Validate(); err != nil {
-		return nil, fmt.Errorf("revoke: %w", err)
-	}
 	// The key and the trusted root are parsed now, not when signing: a bad
 	// one is refused before the first request.
 	if len(c.attest.TrustedRootJSON) > 0 {
@@ -203,6 +200,9 @@ func parseRevoke(args []string, getenv func(string) string, stdio Stdio) (*revok
 			TrustedRootJSON: c.attest.TrustedRootJSON, HTTPClient: httpClient(), Now: time.Now}); err != nil {
 			return nil, fmt.Errorf("revoke: --signer key (%s): %w", keyEnv, err)
 		}
+	}
+	if err := c.attest.Validate(); err != nil {
+		return nil, fmt.Errorf("revoke: %w", err)
 	}
 	if c.bundlePath != "" && c.bundlePath != "-" {
 		if _, err := os.Stat(c.bundlePath); err != nil {

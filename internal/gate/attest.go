@@ -179,6 +179,11 @@ func (a AttestConfig) Validate() error {
 		if len(a.KeyPEM) == 0 {
 			return fault.Configf("signer key: the private key variable is empty")
 		}
+		// Parsed now, not when signing: a bad key is refused before the
+		// first request.
+		if err := attest.CheckPrivateKey(a.KeyPEM); err != nil {
+			return err
+		}
 	default:
 		return fault.Configf("input signer: %q: expected sigstore, key or none", a.Signer)
 	}
@@ -215,6 +220,11 @@ func (a AttestConfig) validateTrust() error {
 		}
 	case len(a.TrustedRootJSON) == 0 && a.Services.FulcioURL != "":
 		return fault.Configf("input trusted-root: a custom fulcio-url needs its trusted root: give trusted-root, or tuf-url and tuf-root")
+	}
+	if len(a.TrustedRootJSON) > 0 {
+		if err := attest.CheckTrustedRoot(a.TrustedRootJSON); err != nil {
+			return fault.Configf("input trusted-root: %w", err)
+		}
 	}
 	if len(a.TrustedRootJSON) == 0 && a.TUF.CacheDir == "" {
 		return fault.Configf("attestation: no TUF cache directory")
