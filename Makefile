@@ -10,6 +10,8 @@ FULCIO  := $(TOOLS)/fulcio-v1.8.8/fulcio
 TSA     := $(TOOLS)/timestamp-server-v2.1.3/timestamp-server
 COSIGN  := $(TOOLS)/cosign-v3.1.3/cosign
 OPA     := $(TOOLS)/opa-v1.22.3/opa
+# Keyed by zitadel/oidc's version and a hash of our wrapper (scripts/tool.sh).
+ZITADELOP := $(TOOLS)/zitadelop-v3.52.0-$(shell cat tools/zitadelop/main.go tools/zitadelop/go.sum | sha256sum | cut -c1-12)/zitadelop
 export AIRLOCK_TOOLS := $(TOOLS)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
@@ -48,7 +50,7 @@ $(ACTIONLINT):
 	GOBIN=$(dir $@) $(GO) install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
 
 # Real servers the tests start on loopback, built once each (scripts/tool.sh).
-tools: $(HYDRA) $(FULCIO) $(TSA) $(COSIGN) $(OPA)
+tools: $(HYDRA) $(FULCIO) $(TSA) $(COSIGN) $(OPA) $(ZITADELOP)
 
 $(HYDRA):
 	scripts/tool.sh hydra >/dev/null
@@ -64,6 +66,9 @@ $(COSIGN):
 # The runtime policy point for exported grants (airlock grants export).
 $(OPA):
 	scripts/tool.sh opa >/dev/null
+# The RFC 8693 token-exchange issuer the mint tests use (zitadel/oidc's op).
+$(ZITADELOP):
+	scripts/tool.sh zitadelop >/dev/null
 
 lint: $(ACTIONLINT)
 	$(ACTIONLINT) -shellcheck= .github/workflows/*.yml docs/examples/*.yml testdata/workflows/*.yml

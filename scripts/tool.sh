@@ -16,7 +16,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TOOLS=${AIRLOCK_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/airlock/tools}
 
 usage() {
-	echo "usage: scripts/tool.sh TOOL   (tools: hydra fulcio timestamp-server cosign opa)" >&2
+	echo "usage: scripts/tool.sh TOOL   (tools: hydra fulcio timestamp-server cosign opa zitadelop)" >&2
 	exit 2
 }
 
@@ -76,6 +76,13 @@ opa)
 	# the version must match the OPA library in airlock's go.mod and
 	# tools/opa/go.mod.
 	build_go_tool opa v1.22.3 tools/opa github.com/open-policy-agent/opa 0 "" "-s -w"
+	;;
+zitadelop)
+	# RFC 8693 token exchange at a real OpenID provider: zitadel/oidc's op
+	# with our trust policy (tools/zitadelop/main.go). Keyed by the library's
+	# version and a hash of the wrapper, as internal/testsvc computes it.
+	hash=$(cat "$REPO/tools/zitadelop/main.go" "$REPO/tools/zitadelop/go.sum" | sha256sum | cut -c1-12)
+	build_go_tool zitadelop "v3.52.0-$hash" tools/zitadelop . 0 "" "-s -w"
 	;;
 *)
 	echo "scripts/tool.sh: unknown tool \"$1\"" >&2
