@@ -91,7 +91,7 @@ func (s *issuer) ValidateTokenExchangeRequest(_ context.Context, req op.TokenExc
 	var granted []string
 	for _, sc := range req.GetScopes() {
 		if !slices.Contains(s.p.scopes, sc) {
-			return zoidc.ErrInvalidScope().WithDescription("scope " + sc + " is not allowed")
+			return zoidc.ErrInvalidScope().WithDescription("scope %s is not allowed", sc)
 		}
 		granted = append(granted, sc)
 	}
