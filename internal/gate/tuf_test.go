@@ -30,6 +30,9 @@ func TestTUFRepositoryFollowsVisibility(t *testing.T) {
 }
 
 func TestValidateTrust(t *testing.T) {
+	// The smallest trusted root that parses: a file is read before any
+	// request, so a malformed one is a config error of its own (below).
+	trusted := []byte(`{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}`)
 	base := AttestConfig{Signer: SignerSigstore, MaxTTL: 1, OutDir: t.TempDir(), TUF: TUFConfig{CacheDir: t.TempDir()}}
 	for _, tc := range []struct {
 		name string
@@ -37,10 +40,11 @@ func TestValidateTrust(t *testing.T) {
 		ok   bool
 	}{
 		{"default TUF", func(a *AttestConfig) {}, true},
-		{"file", func(a *AttestConfig) { a.TrustedRootJSON = []byte("{}") }, true},
+		{"file", func(a *AttestConfig) { a.TrustedRootJSON = trusted }, true},
+		{"malformed file", func(a *AttestConfig) { a.TrustedRootJSON = []byte("{}") }, false},
 		{"custom TUF", func(a *AttestConfig) { a.TUF.URL, a.TUF.Root = "https://tuf.example", []byte("{}") }, true},
 		{"file and TUF", func(a *AttestConfig) {
-			a.TrustedRootJSON, a.TUF.URL, a.TUF.Root = []byte("{}"), "https://tuf.example", []byte("{}")
+			a.TrustedRootJSON, a.TUF.URL, a.TUF.Root = trusted, "https://tuf.example", []byte("{}")
 		}, false},
 		{"URL without root", func(a *AttestConfig) { a.TUF.URL = "https://tuf.example" }, false},
 		{"root without URL", func(a *AttestConfig) { a.TUF.Root = []byte("{}") }, false},
