@@ -88,6 +88,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'Sign' -benchtime 50x -count 3 ./internal/cli/ ./internal/attest/
 	$(GO) test -run '^$$' -bench 'VerifyBatch|ECDSAP256Verify' -count 3 ./internal/verify/
 	$(GO) test -run '^$$' -bench VerifyProcess -benchtime 30x ./internal/cli/
+	$(GO) test -run '^$$' -bench AuditOrg -benchtime 1x ./internal/cli/
 	$(GO) test -run '^$$' -bench 'RealOPA|InProcessPercentiles' -benchtime 10000x ./internal/grants/
 
 clean:

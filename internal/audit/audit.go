@@ -224,6 +224,12 @@ func (cfg Config) verifyConfig(repo ghapi.Repo, at time.Time) verify.Config {
 }
 
 func (cfg Config) auditRepo(ctx context.Context, gh *ghapi.Client, repo ghapi.Repo) ([]Record, error) {
+	// One verifier per repository (its identity), checked at each record's
+	// own time.
+	v, err := cfg.verifier(repo, time.Now())
+	if err != nil {
+		return nil, err
+	}
 	releases, err := gh.ListReleases(ctx, repo.Owner, repo.Name, cfg.Since)
 	if err != nil {
 		return nil, err
@@ -237,14 +243,14 @@ func (cfg Config) auditRepo(ctx context.Context, gh *ghapi.Client, repo ghapi.Re
 		if rel.Draft {
 			continue // not released
 		}
-		rec, err := cfg.auditRelease(ctx, gh, repo, rel)
+		rec, err := cfg.auditRelease(ctx, gh, v, repo, rel)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, rec)
 	}
 	for _, d := range deployments {
-		rec, err := cfg.auditDeployment(ctx, gh, repo, d)
+		rec, err := cfg.auditDeployment(ctx, gh, v, repo, d)
 		if err != nil {
 			return nil, err
 		}
@@ -257,7 +263,7 @@ func (cfg Config) auditRepo(ctx context.Context, gh *ghapi.Client, repo ghapi.Re
 // under; it is never an artifact that needs a decision.
 const TrustedRootAsset = "trusted_root.json"
 
-func (cfg Config) auditRelease(ctx context.Context, gh *ghapi.Client, repo ghapi.Repo, rel ghapi.ReleaseListing) (Record, error) {
+func (cfg Config) auditRelease(ctx context.Context, gh *ghapi.Client, v *verify.Verifier, repo ghapi.Repo, rel ghapi.ReleaseListing) (Record, error) {
 	at := rel.PublishedAt
 	if at.IsZero() {
 		at = rel.CreatedAt
@@ -289,10 +295,10 @@ func (cfg Config) auditRelease(ctx context.Context, gh *ghapi.Client, repo ghapi
 		rec.Notes = []string{"no asset besides bundles and " + TrustedRootAsset + ": the tag's commit is audited by its deployments"}
 		return rec, nil
 	}
-	return cfg.judge(ctx, rec, repo, at, bundles, artifacts)
+	return cfg.judge(ctx, rec, v.AtTime(at), at, bundles, artifacts)
 }
 
-func (cfg Config) auditDeployment(ctx context.Context, gh *ghapi.Client, repo ghapi.Repo, d ghapi.Deployment) (Record, error) {
+func (cfg Config) auditDeployment(ctx context.Context, gh *ghapi.Client, v *verify.Verifier, repo ghapi.Repo, d ghapi.Deployment) (Record, error) {
 	rec := Record{Kind: "deployment", Repo: repo.String(), Ref: fmt.Sprint(d.ID), Commit: d.SHA, Time: d.CreatedAt}
 	digest := "gitCommit:" + d.SHA
 	found, err := gh.Attestations(ctx, repo.Owner, repo.Name, digest)
@@ -308,21 +314,17 @@ func (cfg Config) auditDeployment(ctx context.Context, gh *ghapi.Client, repo gh
 		return Record{}, fault.Operationalf("deployment %d: %w", d.ID, err)
 	}
 	art.Name = repo.String() + "@" + d.SHA
-	return cfg.judge(ctx, rec, repo, d.CreatedAt, bundles, []verify.Artifact{art})
+	return cfg.judge(ctx, rec, v.AtTime(d.CreatedAt), d.CreatedAt, bundles, []verify.Artifact{art})
 }
 
 // judge verifies bundles about artifacts as of at and sets the record's
 // status: covered only if every artifact is covered by a verified allow for
 // this environment.
-func (cfg Config) judge(ctx context.Context, rec Record, repo ghapi.Repo, at time.Time, bundles []verify.Bundle, artifacts []verify.Artifact) (Record, error) {
+func (cfg Config) judge(ctx context.Context, rec Record, v *verify.Verifier, at time.Time, bundles []verify.Bundle, artifacts []verify.Artifact) (Record, error) {
 	rec.Decisions, rec.Reasons, rec.Notes = []string{}, []string{}, []string{}
 	if len(bundles) == 0 {
 		rec.Status, rec.Reasons, rec.Notes = Uncovered, []string{"no decision found"}, []string{}
 		return rec, nil
-	}
-	v, err := cfg.verifier(repo, at)
-	if err != nil {
-		return Record{}, err
 	}
 	vr, err := v.VerifyBundles(ctx, rec.Kind+" "+rec.Ref, bundles, artifacts)
 	if err != nil {

@@ -30,7 +30,7 @@ type auditEnv struct {
 	t0 time.Time
 }
 
-func newAuditEnv(t *testing.T, opts ...githubsim.Option) *auditEnv {
+func newAuditEnv(t testing.TB, opts ...githubsim.Option) *auditEnv {
 	t.Helper()
 	st, _ := realGateStatement(t)
 	ss, err := verifytest.New()
@@ -52,7 +52,7 @@ func newAuditEnv(t *testing.T, opts ...githubsim.Option) *auditEnv {
 
 // decision signs an allow (or deny) for env, valid [from, to], about subjects,
 // as repo's promotion workflow.
-func (e *auditEnv) decision(t *testing.T, repo, verdict, env string, from, to time.Time, subjects ...map[string]any) []byte {
+func (e *auditEnv) decision(t testing.TB, repo, verdict, env string, from, to time.Time, subjects ...map[string]any) []byte {
 	t.Helper()
 	var st map[string]any
 	if err := json.Unmarshal(e.statement, &st); err != nil {

@@ -213,6 +213,14 @@ func build(cfg Config) (*Verifier, error) {
 	return v, nil
 }
 
+// AtTime returns a verifier that checks predicates at at, sharing v's
+// parsed trust material: an audit checks each deployment at its own time.
+func (v *Verifier) AtTime(at time.Time) *Verifier {
+	cp := *v
+	cp.at = at
+	return &cp
+}
+
 // Subject is one in-toto subject, or the digest a message signature covers.
 type Subject struct {
 	Name   string            `json:"name,omitempty"`
