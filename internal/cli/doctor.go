@@ -120,8 +120,12 @@ func runDoctor(ctx context.Context, f *doctorFlags, getenv func(string) string, 
 
 	// The policy, loaded as the gate loads it.
 	policyDir := f.policyDir
-	if policyDir == "" && with["policy"] != "" {
-		policyDir = filepath.Join(f.repoDir, filepath.FromSlash(with["policy"]))
+	if p := with["policy"]; policyDir == "" && p != "" {
+		// As the gate resolves the input against the workspace.
+		policyDir = p
+		if !filepath.IsAbs(p) {
+			policyDir = filepath.Join(f.repoDir, filepath.FromSlash(p))
+		}
 	}
 	engine, err := loadPolicy(ctx, policyDir, f.repoDir)
 	switch {
