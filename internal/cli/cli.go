@@ -51,6 +51,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdio S
 			return unknownCommand(root, args[0])
 		}
 	}
+	if len(args) > 0 && strings.HasPrefix(args[0], "__complete") {
+		forCompletion(root)
+	}
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err != nil && !*ran && fault.KindOf(err) == fault.KindUnclassified {

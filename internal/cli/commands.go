@@ -34,6 +34,8 @@ const (
 const (
 	annotationExitCodes = "airlock.exit-codes"
 	annotationInputs    = "airlock.inputs" // the action mode whose inputs it lists
+	// annotationPlaceholder is a flag's value as its help names it (PATH).
+	annotationPlaceholder = "airlock.placeholder"
 )
 
 const rootLong = `airlock — a fresh, signed trust decision at the QA → production boundary.
@@ -159,6 +161,24 @@ func prepare(c *cobra.Command) {
 	c.Flags().SetInterspersed(true)
 	for _, sub := range c.Commands() {
 		prepare(sub)
+	}
+}
+
+// forCompletion readies the tree for shell completion, which shows a
+// flag's usage as it is: the value's name, in backquotes for the help
+// (`--bundle PATH`), moves to an annotation. Done only for completion
+// requests, not on every run.
+func forCompletion(c *cobra.Command) {
+	c.Flags().VisitAll(func(f *pflag.Flag) {
+		if !strings.Contains(f.Usage, "`") {
+			return
+		}
+		name, text := pflag.UnquoteUsage(f)
+		f.Usage = text
+		_ = c.Flags().SetAnnotation(f.Name, annotationPlaceholder, []string{name})
+	})
+	for _, sub := range c.Commands() {
+		forCompletion(sub)
 	}
 }
 
@@ -346,6 +366,9 @@ func flagUsages(fs *pflag.FlagSet) string {
 			name = "-" + f.Shorthand + ", " + name
 		}
 		placeholder, text := pflag.UnquoteUsage(f)
+		if p := f.Annotations[annotationPlaceholder]; len(p) == 1 {
+			placeholder = p[0]
+		}
 		if placeholder != "" {
 			name += " " + placeholder
 		}

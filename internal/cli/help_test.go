@@ -296,3 +296,16 @@ func BenchmarkCommandLine(b *testing.B) {
 		}
 	}
 }
+
+// Shell completion offers commands and flags with their descriptions, the
+// flag value's name shown as in the help, without backquotes.
+func TestCompletion(t *testing.T) {
+	code, out, _ := airlock(t, "", "__complete", "ver")
+	if code != ExitAllow || !strings.Contains(out, "verify\t") || !strings.Contains(out, "version\t") {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	code, out, _ = airlock(t, "", "__complete", "verify", "--bun")
+	if code != ExitAllow || !strings.Contains(out, "--bundle\tbundle file, JSONL file or directory PATH (repeatable)") || strings.Contains(out, "`") {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+}
