@@ -1,0 +1,317 @@
+package serve_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/airlock-dev/airlock/internal/fault"
+	"github.com/airlock-dev/airlock/internal/githubsim"
+	"github.com/airlock-dev/airlock/internal/serve"
+	"github.com/airlock-dev/airlock/internal/testsvc"
+)
+
+// TestDecisions: one replica, the real payload shape, and a decision per
+// case in the attestation store; only a verified allow for exactly this
+// repository id, environment, run and a reviewed policy is approved.
+func TestDecisions(t *testing.T) {
+	e := newEnv(t)
+	r := e.start(t, nil)
+	cases := []struct {
+		name    string
+		publish func(runID int64, sha string) // what the store holds
+		env     string
+		state   string
+		comment string // a regular expression the comment must match
+	}{
+		{name: "valid allow", publish: func(run int64, sha string) { e.publish(t, e.allow(run, sha)) },
+			state: "approved", comment: `^airlock: approved by decision sha256:[0-9a-f]{64} \(attestation gitCommit:[0-9a-f]{40} #\d+, issued `},
+		{name: "deny", publish: func(run int64, sha string) {
+			d := e.allow(run, sha)
+			d.verdict = "deny"
+			e.publish(t, d)
+		}, state: "rejected", comment: `the newest decision is "deny".*no named approver approved the run`},
+		{name: "expired", publish: func(run int64, sha string) {
+			d := e.allow(run, sha)
+			d.issuedAt, d.ttl = time.Now().Add(-3*time.Hour).UTC().Truncate(time.Second), time.Hour
+			e.publish(t, d)
+		}, state: "rejected", comment: `decision expired: notAfter`},
+		{name: "another run", publish: func(run int64, sha string) { e.publish(t, e.allow(run+500, sha)) },
+			state: "rejected", comment: `decision of run "\d+", not of run \d+`},
+		{name: "another environment", publish: func(run int64, sha string) {
+			d := e.allow(run, sha)
+			d.environment = "staging"
+			e.publish(t, d)
+		}, state: "rejected", comment: `decision for environment "staging", not "production"`},
+		{name: "another repository id", publish: func(run int64, sha string) {
+			d := e.allow(run, sha)
+			d.repoID++
+			e.publish(t, d)
+		}, state: "rejected", comment: `decision about repository id "\d+", not \d+`},
+		{name: "unknown signer", publish: func(run int64, sha string) {
+			d := e.allow(run, sha)
+			d.signerRepo = "mallory/support-agent"
+			e.publish(t, d)
+		}, state: "rejected", comment: `no verified allow for run .*: .*(certificate|identity|SAN|subject alternative name)`},
+		{name: "unreviewed policy digest", publish: func(run int64, sha string) {
+			d := e.allow(run, sha)
+			d.policy = unreviewedDigest
+			e.publish(t, d)
+		}, state: "rejected", comment: `decision made under policy ` + unreviewedDigest + `, not one of the accepted`},
+		{name: "a deny after the allow", publish: func(run int64, sha string) {
+			e.publish(t, e.allow(run, sha))
+			d := e.allow(run, sha)
+			d.verdict, d.issuedAt = "deny", d.issuedAt.Add(30*time.Second)
+			e.publish(t, d)
+		}, state: "rejected", comment: `the newest decision is "deny"`},
+		{name: "no decision", publish: func(int64, string) {},
+			state: "rejected", comment: `no decision found: the attestation store of acme/support-agent holds none for commit [0-9a-f]{40}`},
+		{name: "environment without a rule", publish: func(run int64, sha string) { e.publish(t, e.allow(run, sha)) }, env: "qa",
+			state: "rejected", comment: `no rule for repository id \d+ \(acme/support-agent\) and environment "qa"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			run, sha := e.newRun()
+			c.publish(run, sha)
+			envName := c.env
+			if envName == "" {
+				envName = environment
+			}
+			code, _ := deliver(t, r.url, e.payload(t, run, sha, envName), "")
+			if code != http.StatusAccepted {
+				t.Fatalf("webhook: expected 202, got %d", code)
+			}
+			got := e.review(t, run, 1)[0]
+			t.Logf("%s: %s", got.State, got.Comment)
+			if got.State != c.state || got.EnvironmentName != envName || got.Installation != install {
+				t.Errorf("review: expected %s for %q by installation %d, got %+v", c.state, envName, install, got)
+			}
+			if !regexp.MustCompile(c.comment).MatchString(got.Comment) {
+				t.Errorf("comment %q does not match %q", got.Comment, c.comment)
+			}
+		})
+	}
+	if n := e.sim.InstallationTokensIssued(); n != 1 {
+		t.Errorf("installation tokens: expected 1, cached across %d deliveries, got %d", len(cases), n)
+	}
+	if strings.Contains(r.logs.String(), "ghs_") || strings.Contains(r.logs.String(), string(webhookSecret)) {
+		t.Errorf("a token or the webhook secret reached the logs")
+	}
+	m := metrics(t, r.url)
+	for _, want := range []string{`airlock_serve_decisions_total{outcome="approved"} 1`, `airlock_serve_decision_seconds_count{outcome="rejected"}`, `airlock_serve_github_requests_total{code="201"} 1`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if !strings.Contains(r.logs.String(), `"delivery":"d-`) {
+		t.Errorf("logs do not name the delivery: %s", r.logs.String())
+	}
+}
+
+// TestRefusedWebhooks: a bad signature is 401 and an oversized body 413,
+// and neither makes any GitHub call; the unmodified real sample (its
+// deployment_callback_url is a placeholder off the API host) is refused
+// without sending the token anywhere.
+func TestRefusedWebhooks(t *testing.T) {
+	e := newEnv(t)
+	r := e.start(t, nil)
+	run, sha := e.newRun()
+	e.publish(t, e.allow(run, sha))
+	body := e.payload(t, run, sha, environment)
+	before := len(e.sim.Requests())
+
+	if code, _ := deliver(t, r.url, body, githubsim.WebhookSignature([]byte("not-the-secret-at-all"), body)); code != http.StatusUnauthorized {
+		t.Errorf("wrong secret: expected 401, got %d", code)
+	}
+	tampered := bytes.Replace(body, []byte(`"production"`), []byte(`"productioN"`), 1)
+	if code, _ := deliver(t, r.url, tampered, githubsim.WebhookSignature(webhookSecret, body)); code != http.StatusUnauthorized {
+		t.Errorf("body changed after signing: expected 401, got %d", code)
+	}
+	big := append(bytes.Repeat([]byte(" "), 70000), body...)
+	if code, _ := deliver(t, r.url, big, ""); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized: expected 413, got %d", code)
+	}
+	raw, err := os.ReadFile(filepath.Join(testsvc.RealData(t, "05-webhook-payloads"), "octokit-webhooks.net", "deployment_protection_rule", "requested.payload.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := deliver(t, r.url, raw, ""); code != http.StatusBadRequest {
+		t.Errorf("real sample with a placeholder callback URL: expected 400, got %d", code)
+	}
+	time.Sleep(200 * time.Millisecond) // anything queued by mistake would have called GitHub by now
+	if got := e.sim.Requests()[before:]; len(got) != 0 {
+		t.Errorf("refused webhooks made GitHub calls: %+v", got)
+	}
+	if !strings.Contains(r.logs.String(), "is not on the GitHub API") {
+		t.Errorf("the placeholder callback URL is not logged as the reason: %s", r.logs.String())
+	}
+	m := metrics(t, r.url)
+	for _, want := range []string{`airlock_serve_webhooks_total{result="bad_signature"} 2`, `airlock_serve_webhooks_total{result="too_large"} 1`, `airlock_serve_webhooks_total{result="malformed"} 1`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+// TestCallbackFailsLeftPending: GitHub answering the review with 5xx is
+// retried a bounded number of times, then logged and left pending: never
+// an approval.
+func TestCallbackFailsLeftPending(t *testing.T) {
+	e := newEnv(t)
+	r := e.start(t, nil)
+	run, sha := e.newRun()
+	e.publish(t, e.allow(run, sha))
+	e.sim.InjectFault(githubsim.RouteDeploymentReview, githubsim.Fault{Status: http.StatusBadGateway})
+	if code, _ := deliver(t, r.url, e.payload(t, run, sha, environment), ""); code != http.StatusAccepted {
+		t.Fatalf("webhook: expected 202, got %d", code)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(r.logs.String(), "decision left pending") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no pending decision logged: %s", r.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := e.sim.FaultsServed(githubsim.RouteDeploymentReview); n != 3 {
+		t.Errorf("review attempts: expected 3 (bounded retries), got %d", n)
+	}
+	if got := e.sim.DeploymentReviews(); len(got) != 0 {
+		t.Errorf("a review was recorded despite the faults: %+v", got)
+	}
+	if !strings.Contains(metrics(t, r.url), `airlock_serve_decisions_total{outcome="pending"} 1`) {
+		t.Errorf("metrics do not count the pending decision")
+	}
+	if strings.Contains(metrics(t, r.url), `outcome="approved"`) {
+		t.Errorf("an approval was counted")
+	}
+}
+
+// TestTwoReplicasSameDelivery: replicas share nothing but GitHub; the same
+// delivery to both gets the same review, twice.
+func TestTwoReplicasSameDelivery(t *testing.T) {
+	e := newEnv(t)
+	a, b := e.start(t, nil), e.start(t, nil)
+	for _, allow := range []bool{true, false} {
+		run, sha := e.newRun()
+		d := e.allow(run, sha)
+		if !allow {
+			d.environment = "staging"
+		}
+		e.publish(t, d)
+		body := e.payload(t, run, sha, environment)
+		for _, rep := range []*replica{a, b} {
+			if code, _ := deliver(t, rep.url, body, ""); code != http.StatusAccepted {
+				t.Fatalf("webhook: expected 202, got %d", code)
+			}
+		}
+		got := e.review(t, run, 2)
+		if got[0].State != got[1].State || got[0].Comment != got[1].Comment {
+			t.Errorf("replicas disagree: %+v vs %+v", got[0], got[1])
+		}
+		if want := map[bool]string{true: "approved", false: "rejected"}[allow]; got[0].State != want {
+			t.Errorf("expected %s, got %s", want, got[0].State)
+		}
+	}
+}
+
+// TestGracefulShutdown: a delivery accepted before shutdown is still
+// decided and answered; after it, readiness is gone.
+func TestGracefulShutdown(t *testing.T) {
+	e := newEnv(t)
+	r := e.start(t, nil)
+	run, sha := e.newRun()
+	e.publish(t, e.allow(run, sha))
+	e.sim.InjectFault(githubsim.RouteDeploymentReview, githubsim.Fault{Delay: 500 * time.Millisecond, Times: 1})
+	if code, _ := deliver(t, r.url, e.payload(t, run, sha, environment), ""); code != http.StatusAccepted {
+		t.Fatalf("webhook: expected 202, got %d", code)
+	}
+	r.stop(t)
+	got := e.sim.DeploymentReviews()
+	if len(got) != 1 || got[0].State != "approved" {
+		t.Fatalf("the accepted delivery was not answered before the replica stopped: %+v", got)
+	}
+	if _, err := http.Get(r.url + "/healthz"); err == nil {
+		t.Errorf("the replica still answers after stopping")
+	}
+}
+
+func TestHealthAndMetrics(t *testing.T) {
+	e := newEnv(t)
+	r := e.start(t, nil)
+	for _, p := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get(r.url + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: expected 200, got %d", p, resp.StatusCode)
+		}
+	}
+	m := metrics(t, r.url)
+	for _, name := range []string{"airlock_serve_queue_depth", "airlock_serve_github_rate_limit_remaining", "go_goroutines"} {
+		if !strings.Contains(m, name) {
+			t.Errorf("metrics lack %s", name)
+		}
+	}
+}
+
+func metrics(t *testing.T, base string) string {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestConfigStrict: an unknown key, a bad value and a missing reviewed
+// policy are configuration errors naming FILE:LINE.
+func TestConfigStrict(t *testing.T) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "trusted_root.json")
+	writeFile(t, root, "{}")
+	base := `rules:
+  - repository: acme/agent
+    repository_id: 5
+    environment: production
+    signer_workflows: [acme/agent/.github/workflows/promote.yml]
+    trusted_root: trusted_root.json
+`
+	cases := map[string]struct{ yaml, want string }{
+		"unknown top-level key": {"workerz: 3\n" + base, `serve.yaml:1: unknown key "workerz"`},
+		"unknown rule key":      {base + "    policy_digest: [x]\n", `serve.yaml:7: unknown key "policy_digest"`},
+		"bad duration":          {"decision_timeout: soon\n" + base, `serve.yaml:1: expected a positive duration`},
+		"no reviewed policy":    {base, `serve.yaml:2: rules[0]: policy_digests: expected the reviewed policy digests`},
+		"bad match":             {base + "    policy_digests: [\"sha256:" + strings.Repeat("a", 64) + "\"]\n    match: branch\n", `serve.yaml:2: rules[0]: match: expected "run" or "commit", got "branch"`},
+		"no rules":              {"workers: 2\n", `serve.yaml: rules: expected at least one rule`},
+		"two documents":         {base + "---\nrules: []\n", `serve.yaml:7: a second YAML document`},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			p := filepath.Join(dir, "serve.yaml")
+			writeFile(t, p, c.yaml)
+			_, err := serve.LoadConfig(context.Background(), p, serve.Loaders{})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("expected an error containing %q, got %v", c.want, err)
+			}
+			var fe *fault.Error
+			if !errors.As(err, &fe) || fe.Kind != fault.KindConfig {
+				t.Errorf("expected a configuration error (exit 2), got %v", err)
+			}
+		})
+	}
+}
