@@ -42,6 +42,8 @@ Usage:
                                sign a revocation of one decision and publish it where the decision lives
   airlock grants export --out FILE [verify's flags] [ARTIFACT]
                                verify an allow decision, then write its grants as an OPA bundle for per-call enforcement
+  airlock serve --config FILE --app-id N
+                               the GitHub App answering custom deployment protection rules; serve -h for flags
   airlock demo                 run the gate against an in-process GitHub: five denies, then an allow
   airlock version              print the version, commit and Go version
 
@@ -93,6 +95,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdio S
 		return runRevoke(ctx, args[1:], getenv, stdio)
 	case "grants":
 		return runGrants(ctx, args[1:], getenv, stdio)
+	case "serve":
+		return runServe(ctx, args[1:], getenv, stdio)
 	case "demo":
 		return runDemo(ctx, args[1:], stdio)
 	case "version", "--version":

@@ -16,15 +16,16 @@ import (
 	"github.com/airlock-dev/airlock/internal/fault"
 	"github.com/airlock-dev/airlock/internal/githubsim"
 	"github.com/airlock-dev/airlock/internal/serve"
+	"github.com/airlock-dev/airlock/internal/serve/servetest"
 	"github.com/airlock-dev/airlock/internal/testsvc"
 )
 
 // TestDecisions: one replica, the real payload shape, and a decision per
 // case in the attestation store; only a verified allow for exactly this
-// repository id, environment, run and a reviewed policy is approved.
+// repository id, servetest.Environment, run and a reviewed policy is approved.
 func TestDecisions(t *testing.T) {
-	e := newEnv(t)
-	r := e.start(t, nil)
+	e := servetest.New(t)
+	r := start(t, e, nil)
 	cases := []struct {
 		name    string
 		publish func(runID int64, sha string) // what the store holds
@@ -32,77 +33,77 @@ func TestDecisions(t *testing.T) {
 		state   string
 		comment string // a regular expression the comment must match
 	}{
-		{name: "valid allow", publish: func(run int64, sha string) { e.publish(t, e.allow(run, sha)) },
+		{name: "valid allow", publish: func(run int64, sha string) { e.Publish(t, e.Allow(run, sha)) },
 			state: "approved", comment: `^airlock: approved by decision sha256:[0-9a-f]{64} \(attestation gitCommit:[0-9a-f]{40} #\d+, issued `},
 		{name: "deny", publish: func(run int64, sha string) {
-			d := e.allow(run, sha)
-			d.verdict = "deny"
-			e.publish(t, d)
+			d := e.Allow(run, sha)
+			d.Verdict = "deny"
+			e.Publish(t, d)
 		}, state: "rejected", comment: `the newest decision is "deny".*no named approver approved the run`},
 		{name: "expired", publish: func(run int64, sha string) {
-			d := e.allow(run, sha)
-			d.issuedAt, d.ttl = time.Now().Add(-3*time.Hour).UTC().Truncate(time.Second), time.Hour
-			e.publish(t, d)
+			d := e.Allow(run, sha)
+			d.IssuedAt, d.TTL = time.Now().Add(-3*time.Hour).UTC().Truncate(time.Second), time.Hour
+			e.Publish(t, d)
 		}, state: "rejected", comment: `decision expired: notAfter`},
-		{name: "another run", publish: func(run int64, sha string) { e.publish(t, e.allow(run+500, sha)) },
+		{name: "another run", publish: func(run int64, sha string) { e.Publish(t, e.Allow(run+500, sha)) },
 			state: "rejected", comment: `decision of run "\d+", not of run \d+`},
 		{name: "another environment", publish: func(run int64, sha string) {
-			d := e.allow(run, sha)
-			d.environment = "staging"
-			e.publish(t, d)
+			d := e.Allow(run, sha)
+			d.Environment = "staging"
+			e.Publish(t, d)
 		}, state: "rejected", comment: `decision for environment "staging", not "production"`},
 		{name: "another repository id", publish: func(run int64, sha string) {
-			d := e.allow(run, sha)
-			d.repoID++
-			e.publish(t, d)
+			d := e.Allow(run, sha)
+			d.RepoID++
+			e.Publish(t, d)
 		}, state: "rejected", comment: `decision about repository id "\d+", not \d+`},
 		{name: "unknown signer", publish: func(run int64, sha string) {
-			d := e.allow(run, sha)
-			d.signerRepo = "mallory/support-agent"
-			e.publish(t, d)
+			d := e.Allow(run, sha)
+			d.SignerRepo = "mallory/support-agent"
+			e.Publish(t, d)
 		}, state: "rejected", comment: `no verified allow for run .*: .*(certificate|identity|SAN|subject alternative name)`},
 		{name: "unreviewed policy digest", publish: func(run int64, sha string) {
-			d := e.allow(run, sha)
-			d.policy = unreviewedDigest
-			e.publish(t, d)
-		}, state: "rejected", comment: `decision made under policy ` + unreviewedDigest + `, not one of the accepted`},
+			d := e.Allow(run, sha)
+			d.Policy = servetest.UnreviewedDigest
+			e.Publish(t, d)
+		}, state: "rejected", comment: `decision made under policy ` + servetest.UnreviewedDigest + `, not one of the accepted`},
 		{name: "a deny after the allow", publish: func(run int64, sha string) {
-			e.publish(t, e.allow(run, sha))
-			d := e.allow(run, sha)
-			d.verdict, d.issuedAt = "deny", d.issuedAt.Add(30*time.Second)
-			e.publish(t, d)
+			e.Publish(t, e.Allow(run, sha))
+			d := e.Allow(run, sha)
+			d.Verdict, d.IssuedAt = "deny", d.IssuedAt.Add(30*time.Second)
+			e.Publish(t, d)
 		}, state: "rejected", comment: `the newest decision is "deny"`},
 		{name: "no decision", publish: func(int64, string) {},
 			state: "rejected", comment: `no decision found: the attestation store of acme/support-agent holds none for commit [0-9a-f]{40}`},
-		{name: "environment without a rule", publish: func(run int64, sha string) { e.publish(t, e.allow(run, sha)) }, env: "qa",
+		{name: "environment without a rule", publish: func(run int64, sha string) { e.Publish(t, e.Allow(run, sha)) }, env: "qa",
 			state: "rejected", comment: `no rule for repository id \d+ \(acme/support-agent\) and environment "qa"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			run, sha := e.newRun()
+			run, sha := e.NewRun()
 			c.publish(run, sha)
 			envName := c.env
 			if envName == "" {
-				envName = environment
+				envName = servetest.Environment
 			}
-			code, _ := deliver(t, r.url, e.payload(t, run, sha, envName), "")
+			code, _ := servetest.Deliver(t, r.url, e.Payload(t, run, sha, envName), "")
 			if code != http.StatusAccepted {
 				t.Fatalf("webhook: expected 202, got %d", code)
 			}
-			got := e.review(t, run, 1)[0]
+			got := e.Reviews(t, run, 1)[0]
 			t.Logf("%s: %s", got.State, got.Comment)
-			if got.State != c.state || got.EnvironmentName != envName || got.Installation != install {
-				t.Errorf("review: expected %s for %q by installation %d, got %+v", c.state, envName, install, got)
+			if got.State != c.state || got.EnvironmentName != envName || got.Installation != servetest.InstallationID {
+				t.Errorf("review: expected %s for %q by installation %d, got %+v", c.state, envName, servetest.InstallationID, got)
 			}
 			if !regexp.MustCompile(c.comment).MatchString(got.Comment) {
 				t.Errorf("comment %q does not match %q", got.Comment, c.comment)
 			}
 		})
 	}
-	if n := e.sim.InstallationTokensIssued(); n != 1 {
+	if n := e.Sim.InstallationTokensIssued(); n != 1 {
 		t.Errorf("installation tokens: expected 1, cached across %d deliveries, got %d", len(cases), n)
 	}
-	if strings.Contains(r.logs.String(), "ghs_") || strings.Contains(r.logs.String(), string(webhookSecret)) {
+	if strings.Contains(r.logs.String(), "ghs_") || strings.Contains(r.logs.String(), string(servetest.WebhookSecret)) {
 		t.Errorf("a token or the webhook secret reached the logs")
 	}
 	m := metrics(t, r.url)
@@ -121,33 +122,33 @@ func TestDecisions(t *testing.T) {
 // deployment_callback_url is a placeholder off the API host) is refused
 // without sending the token anywhere.
 func TestRefusedWebhooks(t *testing.T) {
-	e := newEnv(t)
-	r := e.start(t, nil)
-	run, sha := e.newRun()
-	e.publish(t, e.allow(run, sha))
-	body := e.payload(t, run, sha, environment)
-	before := len(e.sim.Requests())
+	e := servetest.New(t)
+	r := start(t, e, nil)
+	run, sha := e.NewRun()
+	e.Publish(t, e.Allow(run, sha))
+	body := e.Payload(t, run, sha, servetest.Environment)
+	before := len(e.Sim.Requests())
 
-	if code, _ := deliver(t, r.url, body, githubsim.WebhookSignature([]byte("not-the-secret-at-all"), body)); code != http.StatusUnauthorized {
+	if code, _ := servetest.Deliver(t, r.url, body, githubsim.WebhookSignature([]byte("not-the-secret-at-all"), body)); code != http.StatusUnauthorized {
 		t.Errorf("wrong secret: expected 401, got %d", code)
 	}
 	tampered := bytes.Replace(body, []byte(`"production"`), []byte(`"productioN"`), 1)
-	if code, _ := deliver(t, r.url, tampered, githubsim.WebhookSignature(webhookSecret, body)); code != http.StatusUnauthorized {
+	if code, _ := servetest.Deliver(t, r.url, tampered, githubsim.WebhookSignature(servetest.WebhookSecret, body)); code != http.StatusUnauthorized {
 		t.Errorf("body changed after signing: expected 401, got %d", code)
 	}
 	big := append(bytes.Repeat([]byte(" "), 70000), body...)
-	if code, _ := deliver(t, r.url, big, ""); code != http.StatusRequestEntityTooLarge {
+	if code, _ := servetest.Deliver(t, r.url, big, ""); code != http.StatusRequestEntityTooLarge {
 		t.Errorf("oversized: expected 413, got %d", code)
 	}
 	raw, err := os.ReadFile(filepath.Join(testsvc.RealData(t, "05-webhook-payloads"), "octokit-webhooks.net", "deployment_protection_rule", "requested.payload.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code, _ := deliver(t, r.url, raw, ""); code != http.StatusBadRequest {
+	if code, _ := servetest.Deliver(t, r.url, raw, ""); code != http.StatusBadRequest {
 		t.Errorf("real sample with a placeholder callback URL: expected 400, got %d", code)
 	}
 	time.Sleep(200 * time.Millisecond) // anything queued by mistake would have called GitHub by now
-	if got := e.sim.Requests()[before:]; len(got) != 0 {
+	if got := e.Sim.Requests()[before:]; len(got) != 0 {
 		t.Errorf("refused webhooks made GitHub calls: %+v", got)
 	}
 	if !strings.Contains(r.logs.String(), "is not on the GitHub API") {
@@ -165,12 +166,12 @@ func TestRefusedWebhooks(t *testing.T) {
 // retried a bounded number of times, then logged and left pending: never
 // an approval.
 func TestCallbackFailsLeftPending(t *testing.T) {
-	e := newEnv(t)
-	r := e.start(t, nil)
-	run, sha := e.newRun()
-	e.publish(t, e.allow(run, sha))
-	e.sim.InjectFault(githubsim.RouteDeploymentReview, githubsim.Fault{Status: http.StatusBadGateway})
-	if code, _ := deliver(t, r.url, e.payload(t, run, sha, environment), ""); code != http.StatusAccepted {
+	e := servetest.New(t)
+	r := start(t, e, nil)
+	run, sha := e.NewRun()
+	e.Publish(t, e.Allow(run, sha))
+	e.Sim.InjectFault(githubsim.RouteDeploymentReview, githubsim.Fault{Status: http.StatusBadGateway})
+	if code, _ := servetest.Deliver(t, r.url, e.Payload(t, run, sha, servetest.Environment), ""); code != http.StatusAccepted {
 		t.Fatalf("webhook: expected 202, got %d", code)
 	}
 	deadline := time.Now().Add(20 * time.Second)
@@ -180,10 +181,10 @@ func TestCallbackFailsLeftPending(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if n := e.sim.FaultsServed(githubsim.RouteDeploymentReview); n != 3 {
+	if n := e.Sim.FaultsServed(githubsim.RouteDeploymentReview); n != 3 {
 		t.Errorf("review attempts: expected 3 (bounded retries), got %d", n)
 	}
-	if got := e.sim.DeploymentReviews(); len(got) != 0 {
+	if got := e.Sim.DeploymentReviews(); len(got) != 0 {
 		t.Errorf("a review was recorded despite the faults: %+v", got)
 	}
 	if !strings.Contains(metrics(t, r.url), `airlock_serve_decisions_total{outcome="pending"} 1`) {
@@ -197,22 +198,22 @@ func TestCallbackFailsLeftPending(t *testing.T) {
 // TestTwoReplicasSameDelivery: replicas share nothing but GitHub; the same
 // delivery to both gets the same review, twice.
 func TestTwoReplicasSameDelivery(t *testing.T) {
-	e := newEnv(t)
-	a, b := e.start(t, nil), e.start(t, nil)
+	e := servetest.New(t)
+	a, b := start(t, e, nil), start(t, e, nil)
 	for _, allow := range []bool{true, false} {
-		run, sha := e.newRun()
-		d := e.allow(run, sha)
+		run, sha := e.NewRun()
+		d := e.Allow(run, sha)
 		if !allow {
-			d.environment = "staging"
+			d.Environment = "staging"
 		}
-		e.publish(t, d)
-		body := e.payload(t, run, sha, environment)
+		e.Publish(t, d)
+		body := e.Payload(t, run, sha, servetest.Environment)
 		for _, rep := range []*replica{a, b} {
-			if code, _ := deliver(t, rep.url, body, ""); code != http.StatusAccepted {
+			if code, _ := servetest.Deliver(t, rep.url, body, ""); code != http.StatusAccepted {
 				t.Fatalf("webhook: expected 202, got %d", code)
 			}
 		}
-		got := e.review(t, run, 2)
+		got := e.Reviews(t, run, 2)
 		if got[0].State != got[1].State || got[0].Comment != got[1].Comment {
 			t.Errorf("replicas disagree: %+v vs %+v", got[0], got[1])
 		}
@@ -225,16 +226,16 @@ func TestTwoReplicasSameDelivery(t *testing.T) {
 // TestGracefulShutdown: a delivery accepted before shutdown is still
 // decided and answered; after it, readiness is gone.
 func TestGracefulShutdown(t *testing.T) {
-	e := newEnv(t)
-	r := e.start(t, nil)
-	run, sha := e.newRun()
-	e.publish(t, e.allow(run, sha))
-	e.sim.InjectFault(githubsim.RouteDeploymentReview, githubsim.Fault{Delay: 500 * time.Millisecond, Times: 1})
-	if code, _ := deliver(t, r.url, e.payload(t, run, sha, environment), ""); code != http.StatusAccepted {
+	e := servetest.New(t)
+	r := start(t, e, nil)
+	run, sha := e.NewRun()
+	e.Publish(t, e.Allow(run, sha))
+	e.Sim.InjectFault(githubsim.RouteDeploymentReview, githubsim.Fault{Delay: 500 * time.Millisecond, Times: 1})
+	if code, _ := servetest.Deliver(t, r.url, e.Payload(t, run, sha, servetest.Environment), ""); code != http.StatusAccepted {
 		t.Fatalf("webhook: expected 202, got %d", code)
 	}
 	r.stop(t)
-	got := e.sim.DeploymentReviews()
+	got := e.Sim.DeploymentReviews()
 	if len(got) != 1 || got[0].State != "approved" {
 		t.Fatalf("the accepted delivery was not answered before the replica stopped: %+v", got)
 	}
@@ -244,8 +245,8 @@ func TestGracefulShutdown(t *testing.T) {
 }
 
 func TestHealthAndMetrics(t *testing.T) {
-	e := newEnv(t)
-	r := e.start(t, nil)
+	e := servetest.New(t)
+	r := start(t, e, nil)
 	for _, p := range []string{"/healthz", "/readyz"} {
 		resp, err := http.Get(r.url + p)
 		if err != nil {
@@ -283,7 +284,7 @@ func metrics(t *testing.T, base string) string {
 func TestConfigStrict(t *testing.T) {
 	dir := t.TempDir()
 	root := filepath.Join(dir, "trusted_root.json")
-	writeFile(t, root, "{}")
+	servetest.WriteFile(t, root, "{}")
 	base := `rules:
   - repository: acme/agent
     repository_id: 5
@@ -303,7 +304,7 @@ func TestConfigStrict(t *testing.T) {
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			p := filepath.Join(dir, "serve.yaml")
-			writeFile(t, p, c.yaml)
+			servetest.WriteFile(t, p, c.yaml)
 			_, err := serve.LoadConfig(context.Background(), p, serve.Loaders{})
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("expected an error containing %q, got %v", c.want, err)

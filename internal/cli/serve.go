@@ -1,0 +1,128 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/airlock-dev/airlock/internal/fault"
+	"github.com/airlock-dev/airlock/internal/policy"
+	"github.com/airlock-dev/airlock/internal/serve"
+	"github.com/airlock-dev/airlock/internal/tufroot"
+	"github.com/airlock-dev/airlock/internal/verify"
+)
+
+const serveUsage = `usage: airlock serve --config FILE --app-id N [flags]
+
+Runs the GitHub App that answers custom deployment protection rules: a job
+that targets a protected environment waits until serve approves it, which
+it does only for a verified, unexpired, unrevoked allow decision of the gate
+for that repository, environment and run, made under a reviewed policy.
+
+  --config FILE              rules per repository and environment (YAML, strict)
+  --app-id N                 the GitHub App's id (default $AIRLOCK_APP_ID)
+  --private-key-file FILE    the app's private key, PEM (default: the PEM in
+                             $AIRLOCK_APP_PRIVATE_KEY)
+  --webhook-secret-env NAME  variable holding the webhook secret
+                             (default AIRLOCK_WEBHOOK_SECRET)
+  --webhook-secret-file FILE the webhook secret in a file instead (a mounted secret)
+  --listen ADDR              where to listen (default :8080): POST /webhook,
+                             GET /healthz, /readyz, /metrics
+
+The secrets are read once, never logged and never accepted as flag values
+(a process's arguments are visible to every user of the machine). The
+configuration is read in full, trust material included, before listening.
+
+Exit: 0 stopped by a signal after answering what was accepted · 2 usage or
+configuration · 3 the address cannot be listened on, or serving failed`
+
+// Names of the variables serve reads by default.
+const (
+	envAppID         = "AIRLOCK_APP_ID"
+	envAppPrivateKey = "AIRLOCK_APP_PRIVATE_KEY"
+	envWebhookSecret = "AIRLOCK_WEBHOOK_SECRET"
+)
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdio Stdio) error {
+	fs := newFlagSet("serve", stdio)
+	fs.Usage = func() { fmt.Fprintln(stdio.Err, serveUsage) }
+	var configPath, appIDText, keyFile, secretEnv, secretFile, listen string
+	fs.StringVar(&configPath, "config", "", "")
+	fs.StringVar(&appIDText, "app-id", "", "")
+	fs.StringVar(&keyFile, "private-key-file", "", "")
+	fs.StringVar(&secretEnv, "webhook-secret-env", envWebhookSecret, "")
+	fs.StringVar(&secretFile, "webhook-secret-file", "", "")
+	fs.StringVar(&listen, "listen", ":8080", "")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if configPath == "" {
+		return fault.Usagef("serve: --config FILE is required")
+	}
+	if appIDText == "" {
+		appIDText = getenv(envAppID)
+	}
+	appID, err := strconv.ParseInt(appIDText, 10, 64)
+	if err != nil || appID <= 0 {
+		return fault.Usagef("serve: --app-id (or $%s): expected the app's numeric id, got %q", envAppID, clip(appIDText, 40))
+	}
+	var key []byte
+	if keyFile != "" {
+		if key, err = readFileOrStdin(keyFile, stdio, 64<<10); err != nil {
+			return fmt.Errorf("serve: --private-key-file: %w", err)
+		}
+	} else if key = []byte(getenv(envAppPrivateKey)); len(key) == 0 {
+		return fault.Usagef("serve: the app's private key: give --private-key-file FILE or set $%s", envAppPrivateKey)
+	}
+	var secret []byte
+	if secretFile != "" {
+		if secret, err = readFileOrStdin(secretFile, stdio, 4<<10); err != nil {
+			return fmt.Errorf("serve: --webhook-secret-file: %w", err)
+		}
+		// A mounted secret ends with a newline more often than not.
+		secret = []byte(strings.TrimRight(string(secret), "\r\n"))
+	} else if secret = []byte(getenv(secretEnv)); len(secret) == 0 {
+		return fault.Usagef("serve: the webhook secret: set $%s (or give --webhook-secret-file FILE)", secretEnv)
+	}
+	if strings.IndexFunc(string(secret), unicode.IsControl) >= 0 {
+		return fault.Configf("serve: the webhook secret contains control characters")
+	}
+
+	set, err := serve.LoadConfig(ctx, configPath, serve.Loaders{
+		TUF: func(ctx context.Context, url string, root []byte) ([]byte, error) {
+			if err := tufroot.CheckURL(url); err != nil {
+				return nil, err
+			}
+			cache, err := tufroot.DefaultCacheDir()
+			if err != nil {
+				return nil, err
+			}
+			return tufroot.Client{HTTPClient: httpClient(), CacheDir: cache}.TrustedRoot(ctx, tufroot.Repository{URL: url, Root: root})
+		},
+		Policy: func(ctx context.Context, dir string) (verify.Reevaluator, error) {
+			srcs, err := policySources(dir, "")
+			if err != nil {
+				return nil, err
+			}
+			return policy.Load(ctx, srcs...)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewJSONHandler(stdio.Err, nil))
+	s, err := serve.New(serve.Config{Settings: set, AppID: appID, PrivateKey: key, WebhookSecret: secret,
+		HTTPClient: httpClient(), Logger: logger})
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fault.Operationalf("serve: --listen %s: %w", listen, err)
+	}
+	return s.Run(ctx, ln)
+}
