@@ -381,3 +381,25 @@ func Deliver(ctx context.Context, hc *http.Client, target string, secret []byte,
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	return resp.StatusCode, b, err
 }
+
+// subjectDigestsOf is subjectDigests of a stored attestation, computed once:
+// a load test lists thousands of attestations per repository, and decoding
+// every bundle on every request would make the simulator the bottleneck.
+// Stored attestations never change, so (repository, id) names the bytes.
+func (s *Server) subjectDigestsOf(owner, repo string, a Attestation) []string {
+	key := repoKey(owner, repo) + "#" + strconv.FormatInt(a.ID, 10)
+	s.mu.Lock()
+	d, ok := s.attDigests[key]
+	s.mu.Unlock()
+	if ok {
+		return d
+	}
+	d = subjectDigests(a.Bundle)
+	s.mu.Lock()
+	if s.attDigests == nil {
+		s.attDigests = map[string][]string{}
+	}
+	s.attDigests[key] = d
+	s.mu.Unlock()
+	return d
+}

@@ -244,6 +244,7 @@ type Server struct {
 	files         map[string][]byte            // by fileKey(owner, repo, ref, path)
 	teams         map[string]map[string]string // "org/team" → login → state, all lower-case
 	app           *appState                    // app.go
+	attDigests    map[string][]string          // subjects by attestation; app.go
 }
 
 type tokenState struct {

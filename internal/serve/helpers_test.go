@@ -41,7 +41,7 @@ func (s *syncBuffer) String() string {
 }
 
 // start loads the configuration file as the command does and serves it.
-func start(t *testing.T, e *servetest.Env, edit func(*serve.Config)) *replica {
+func start(t testing.TB, e *servetest.Env, edit func(*serve.Config)) *replica {
 	t.Helper()
 	set, err := serve.LoadConfig(t.Context(), e.Config, serve.Loaders{})
 	if err != nil {
@@ -69,7 +69,7 @@ func start(t *testing.T, e *servetest.Env, edit func(*serve.Config)) *replica {
 	return r
 }
 
-func (r *replica) stop(t *testing.T) {
+func (r *replica) stop(t testing.TB) {
 	t.Helper()
 	r.cancel()
 	select {

@@ -77,6 +77,8 @@ type Server struct {
 	metrics *metrics
 	reg     *prometheus.Registry
 
+	hc       *http.Client // every GitHub call goes through it
+
 	queue    chan job
 	mu       sync.RWMutex // guards draining against sends on queue
 	draining bool
@@ -121,6 +123,7 @@ func New(cfg Config) (*Server, error) {
 		base = httpx.DefaultTransport()
 	}
 	hc.Transport = &countingTransport{next: base, m: s.metrics}
+	s.hc = &hc
 	var err error
 	if s.app, err = ghapi.NewApp(s.set.APIURL, cfg.AppID, cfg.PrivateKey, &hc, cfg.GitHubOptions...); err != nil {
 		return nil, err
@@ -200,6 +203,8 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		stopWork()
 		<-done
 	}
+	// Nothing is left running: the connections to GitHub go too.
+	s.hc.CloseIdleConnections()
 	s.log.Info("stopped")
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		return fault.Operationalf("serve: %w", serveErr)
@@ -391,6 +396,13 @@ func newMetrics(reg *prometheus.Registry, queued func() float64) *metrics {
 type countingTransport struct {
 	next http.RoundTripper
 	m    *metrics
+}
+
+// CloseIdleConnections reaches the transport underneath.
+func (t *countingTransport) CloseIdleConnections() {
+	if c, ok := t.next.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }
 
 func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
