@@ -77,7 +77,7 @@ type Server struct {
 	metrics *metrics
 	reg     *prometheus.Registry
 
-	hc       *http.Client // every GitHub call goes through it
+	hc *http.Client // every GitHub call goes through it
 
 	queue    chan job
 	mu       sync.RWMutex // guards draining against sends on queue
