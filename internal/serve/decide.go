@@ -21,6 +21,8 @@ type Request struct {
 	Environment  string
 	RunID        int64
 	SHA          string
+	// Ref is the deployment's ref: a release tagged so holds decisions too.
+	Ref string
 }
 
 // Verdict is serve's answer to one request. Approved only when a verified
@@ -84,11 +86,56 @@ type decisionScope struct {
 	} `json:"reasons"`
 }
 
-// bundleSource finds the decisions about a commit: the repository's
-// attestation store, indexed by the commit's gitCommit digest, as
-// `airlock verify --repo R --digest gitCommit:SHA` reads it.
+// bundleSource is where decisions are found, the sources of `airlock
+// verify`: the repository's attestation store, indexed by the commit's
+// gitCommit digest, and the release the deployment's ref names, if any
+// (its *.sigstore.json assets).
 type bundleSource interface {
 	Attestations(ctx context.Context, owner, repo, subjectDigest string) ([]ghapi.Attestation, error)
+	ReleaseByTag(ctx context.Context, owner, repo, tag string) (*ghapi.Release, error)
+	ReleaseAssets(ctx context.Context, owner, repo string, releaseID int64) ([]ghapi.Asset, error)
+	DownloadReleaseAsset(ctx context.Context, owner, repo string, assetID int64) ([]byte, error)
+}
+
+var _ bundleSource = (*ghapi.Client)(nil)
+
+// releaseBundles returns the decision bundles of the release tagged ref
+// and the release's other assets as artifacts (by the sha256 GitHub
+// reports): a decision the gate made about release assets is about them.
+// No release by that tag is no bundle.
+func releaseBundles(ctx context.Context, src bundleSource, req Request) ([]verify.Bundle, []verify.Artifact, error) {
+	if req.Ref == "" || strings.HasPrefix(req.Ref, "refs/heads/") {
+		return nil, nil, nil
+	}
+	tag := strings.TrimPrefix(req.Ref, "refs/tags/")
+	rel, err := src.ReleaseByTag(ctx, req.Owner, req.Repo, tag)
+	if ghapi.IsNotFound(err) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	assets, err := src.ReleaseAssets(ctx, req.Owner, req.Repo, rel.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	var bundles []verify.Bundle
+	var arts []verify.Artifact
+	for _, a := range assets {
+		if strings.HasSuffix(strings.ToLower(a.Name), ".sigstore.json") {
+			data, err := src.DownloadReleaseAsset(ctx, req.Owner, req.Repo, a.ID)
+			if err != nil {
+				return nil, nil, err
+			}
+			bundles = append(bundles, verify.Bundle{Name: "release " + tag + "/" + a.Name, Data: data})
+			continue
+		}
+		if art, err := verify.ParseDigest(a.Digest); err == nil && strings.HasPrefix(a.Digest, "sha256:") {
+			art.Name = a.Name
+			arts = append(arts, art)
+		}
+	}
+	return bundles, arts, nil
 }
 
 // decide verifies every decision the store holds for the request's commit
@@ -106,12 +153,21 @@ func decide(ctx context.Context, rule Rule, req Request, src bundleSource, now f
 	if err != nil {
 		return reject("could not read the attestation store: %v", err)
 	}
-	if len(found) == 0 {
-		return reject("no decision found: the attestation store of %s/%s holds none for commit %s", req.Owner, req.Repo, req.SHA)
-	}
 	bundles := make([]verify.Bundle, 0, len(found))
 	for i, a := range found {
 		bundles = append(bundles, verify.Bundle{Name: fmt.Sprintf("attestation %s #%d", digest, i+1), Data: a.Bundle, Err: a.Err})
+	}
+	fromRelease, assets, err := releaseBundles(ctx, src, req)
+	if err != nil {
+		return reject("could not read release %s: %v", req.Ref, err)
+	}
+	bundles = append(bundles, fromRelease...)
+	if len(bundles) == 0 {
+		where := ""
+		if req.Ref != "" {
+			where = fmt.Sprintf(" nor a release tagged %q", req.Ref)
+		}
+		return reject("no decision found: the attestation store of %s/%s holds none for commit %s%s", req.Owner, req.Repo, req.SHA, where)
 	}
 	art, err := verify.ParseDigest(digest)
 	if err != nil {
@@ -122,7 +178,7 @@ func decide(ctx context.Context, rule Rule, req Request, src bundleSource, now f
 	if err != nil {
 		return reject("verifier: %v", err)
 	}
-	rep, err := v.VerifyBundles(ctx, "the attestation store for "+digest, bundles, []verify.Artifact{art})
+	rep, err := v.VerifyBundles(ctx, "the attestation store for "+digest, bundles, append([]verify.Artifact{art}, assets...))
 	if err != nil {
 		return reject("verification did not finish: %v", err)
 	}

@@ -3,6 +3,7 @@ package serve_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -315,4 +316,95 @@ func TestConfigStrict(t *testing.T) {
 			}
 		})
 	}
+}
+
+// edit changes a webhook payload (JSON) in place.
+func edit(t *testing.T, body []byte, f func(p map[string]any)) []byte {
+	t.Helper()
+	var p map[string]any
+	if err := json.Unmarshal(body, &p); err != nil {
+		t.Fatal(err)
+	}
+	f(p)
+	out, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestOtherSources: a decision published as a release asset of the
+// deployment's tag is found there; a revoked allow is rejected; a payload
+// that names no installation is answered through the repository's
+// installation; an app GitHub will not give a token to leaves the rule
+// pending.
+func TestOtherSources(t *testing.T) {
+	e := servetest.New(t)
+	r := start(t, e, nil)
+	sendAndReview := func(t *testing.T, body []byte, run int64) githubsim.DeploymentReview {
+		t.Helper()
+		if code, _ := servetest.Deliver(t, r.url, body, ""); code != http.StatusAccepted {
+			t.Fatalf("webhook: expected 202, got %d", code)
+		}
+		got := e.Reviews(t, run, 1)[0]
+		t.Logf("%s: %s", got.State, got.Comment)
+		return got
+	}
+
+	t.Run("release asset", func(t *testing.T) {
+		run, sha := e.NewRun()
+		asset := githubsim.Asset{Name: "agent.tar", Data: []byte("the agent " + sha)}
+		relID := e.Sim.AddRelease(servetest.Owner, servetest.Repo, githubsim.Release{Tag: "v1.0." + sha[:6], PublishedAt: time.Now()})
+		e.Sim.AddReleaseAsset(servetest.Owner, servetest.Repo, relID, asset)
+		d := e.Allow(run, sha)
+		hx, _ := strings.CutPrefix(asset.Digest(), "sha256:")
+		d.Subject = map[string]any{"name": asset.Name, "digest": map[string]string{"sha256": hx}}
+		e.Sim.AddReleaseAsset(servetest.Owner, servetest.Repo, relID, githubsim.Asset{Name: "airlock-decision.sigstore.json", Data: e.Sign(t, d)})
+		body := edit(t, e.Payload(t, run, sha, servetest.Environment), func(p map[string]any) {
+			p["deployment"].(map[string]any)["ref"] = "v1.0." + sha[:6]
+		})
+		if got := sendAndReview(t, body, run); got.State != "approved" || !strings.Contains(got.Comment, "release v1.0.") {
+			t.Errorf("expected an approval by the release's bundle, got %+v", got)
+		}
+	})
+	t.Run("revoked", func(t *testing.T) {
+		run, sha := e.NewRun()
+		b := e.Sign(t, e.Allow(run, sha))
+		e.Sim.AddAttestation(servetest.Owner, servetest.Repo, githubsim.Attestation{Bundle: b})
+		e.Revoke(t, b, "QA token found in production logs")
+		got := sendAndReview(t, e.Payload(t, run, sha, servetest.Environment), run)
+		if got.State != "rejected" || !strings.Contains(got.Comment, "revoked: QA token found in production logs") {
+			t.Errorf("expected a rejection naming the revocation, got %+v", got)
+		}
+	})
+	t.Run("no installation in the payload", func(t *testing.T) {
+		run, sha := e.NewRun()
+		e.Publish(t, e.Allow(run, sha))
+		body := edit(t, e.Payload(t, run, sha, servetest.Environment), func(p map[string]any) { delete(p, "installation") })
+		if got := sendAndReview(t, body, run); got.State != "approved" || got.Installation != servetest.InstallationID {
+			t.Errorf("expected an approval through the repository's installation, got %+v", got)
+		}
+	})
+	t.Run("no token for the installation", func(t *testing.T) {
+		run, sha := e.NewRun()
+		e.Publish(t, e.Allow(run, sha))
+		body := edit(t, e.Payload(t, run, sha, servetest.Environment), func(p map[string]any) {
+			p["installation"] = map[string]any{"id": 999}
+		})
+		if code, _ := servetest.Deliver(t, r.url, body, ""); code != http.StatusAccepted {
+			t.Fatalf("webhook: expected 202, got %d", code)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for !strings.Contains(r.logs.String(), "installation token of installation 999") {
+			if time.Now().After(deadline) {
+				t.Fatalf("no pending decision logged for installation 999:\n%s", r.logs.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		for _, rv := range e.Sim.DeploymentReviews() {
+			if rv.RunID == run {
+				t.Errorf("a review was posted without a token: %+v", rv)
+			}
+		}
+	})
 }

@@ -330,7 +330,7 @@ func (s *Server) process(ctx context.Context, j job) {
 		finish("pending", "error", err.Error())
 		return
 	}
-	req := Request{Owner: ev.Owner, Repo: ev.Repo, RepositoryID: ev.RepositoryID, Environment: ev.Environment, RunID: j.runID, SHA: ev.SHA}
+	req := Request{Owner: ev.Owner, Repo: ev.Repo, RepositoryID: ev.RepositoryID, Environment: ev.Environment, RunID: j.runID, SHA: ev.SHA, Ref: ev.Ref}
 	var v Verdict
 	rule, ok := s.rules[ruleKey{ev.RepositoryID, strings.ToLower(ev.Environment)}]
 	if !ok {

@@ -158,6 +158,8 @@ type Decision struct {
 	IssuedAt    time.Time
 	TTL         time.Duration
 	SignerRepo  string // whose workflow signs; default the repository
+	// Subject is the in-toto subject; default the commit (gitCommit).
+	Subject map[string]any
 }
 
 func (e *Env) Allow(runID int64, sha string) Decision {
@@ -178,7 +180,11 @@ func (e *Env) Sign(t testing.TB, d Decision) []byte {
 		"policy":   map[string]any{"digest": d.Policy, "sources": []string{"policies"}},
 		"validity": map[string]any{"issuedAt": d.IssuedAt.Format(time.RFC3339), "notAfter": d.IssuedAt.Add(d.TTL).Format(time.RFC3339)},
 	}
-	st, err := verifytest.Statement(attest.PredicateType, pred, map[string]any{"name": "commit", "digest": map[string]string{"gitCommit": d.SHA}})
+	subject := d.Subject
+	if subject == nil {
+		subject = map[string]any{"name": "commit", "digest": map[string]string{"gitCommit": d.SHA}}
+	}
+	st, err := verifytest.Statement(attest.PredicateType, pred, subject)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,6 +197,31 @@ func (e *Env) Sign(t testing.TB, d Decision) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// Revoke signs a revocation of a decision bundle as the decision's own
+// signer (the default revoker) and puts it in the attestation store, where
+// `airlock revoke` publishes it: its subjects include the decision's, so
+// the lookup by commit finds it.
+func (e *Env) Revoke(t testing.TB, decisionBundle []byte, reason string) {
+	t.Helper()
+	ref, err := attest.InspectDecision(decisionBundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer := verifytest.GitHubWorkflow(Owner+"/"+Repo, Workflow, "refs/heads/main")
+	st, err := attest.NewRevocationStatement(ref, attest.RevocationPredicate{
+		Revoked: attest.RevokedDecision{PayloadDigest: ref.PayloadDigest, PredicateType: attest.PredicateType},
+		Reason:  reason, RevokedAt: time.Now().Add(-time.Second).UTC(), Revoker: attest.Revoker{Identity: signer.SAN},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.SS.Attest(signer, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Sim.AddAttestation(Owner, Repo, githubsim.Attestation{Bundle: b})
 }
 
 // Publish puts a signed decision in the repository's attestation store.
