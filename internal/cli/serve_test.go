@@ -181,3 +181,33 @@ func TestServeConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestServeManifestArgs: the arguments deploy/kubernetes.yaml gives serve
+// are flags it has; what stops it here is only the missing files.
+func TestServeManifestArgs(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "kubernetes.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var args []string
+	in := false
+	for _, line := range strings.Split(string(raw), "\n") {
+		trimmed := strings.TrimSpace(line)
+		switch {
+		case trimmed == "args:":
+			in = true
+		case in && strings.HasPrefix(trimmed, "- "):
+			args = append(args, strings.TrimPrefix(trimmed, "- "))
+		case in:
+			in = false
+		}
+	}
+	if len(args) < 3 || args[0] != "serve" {
+		t.Fatalf("no serve args in the manifest: %q", args)
+	}
+	var errb strings.Builder
+	code := Main(t.Context(), args, func(string) string { return "" }, Stdio{In: strings.NewReader(""), Out: io.Discard, Err: &errb})
+	if code != ExitUsage || !strings.Contains(errb.String(), "--private-key-file") || strings.Contains(errb.String(), "flag provided but not defined") {
+		t.Errorf("manifest args %q: expected only the missing key file to stop serve, got exit %d: %s", args, code, errb.String())
+	}
+}

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
+	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -149,13 +151,20 @@ func TestLoadAnswersEveryDelivery(t *testing.T) {
 	runLoad(t, 200, 200).check(t)
 }
 
-// BenchmarkServeLoad: 2,000 signed webhooks at 100/s against two replicas.
-// Run with:
+// BenchmarkServeLoad: 2,000 signed webhooks at AIRLOCK_BENCH_SERVE_RATE per
+// second (default 100) against two replicas. Run with:
 //
 //	go test -run '^$' -bench ServeLoad -benchtime 1x ./internal/serve/
 func BenchmarkServeLoad(b *testing.B) {
+	rate := 100.0
+	if v := os.Getenv("AIRLOCK_BENCH_SERVE_RATE"); v != "" {
+		var err error
+		if rate, err = strconv.ParseFloat(v, 64); err != nil || rate <= 0 {
+			b.Fatalf("AIRLOCK_BENCH_SERVE_RATE=%q: expected a positive number", v)
+		}
+	}
 	for range b.N {
-		r := runLoad(b, 2000, 100)
+		r := runLoad(b, 2000, rate)
 		r.check(b)
 		b.ReportMetric(float64(pct(r.acks, .5).Microseconds())/1000, "ack-p50-ms")
 		b.ReportMetric(float64(pct(r.acks, .99).Microseconds())/1000, "ack-p99-ms")
