@@ -5,16 +5,20 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/airlock-dev/airlock/internal/ghapi"
 	"github.com/airlock-dev/airlock/internal/githubsim"
 	"github.com/airlock-dev/airlock/internal/httpx"
+	"github.com/airlock-dev/airlock/internal/serve/servetest"
 )
 
 func appKeyPEM(t *testing.T, k *rsa.PrivateKey) []byte {
@@ -117,5 +121,85 @@ func TestValidateWebhook(t *testing.T) {
 	var mbe *http.MaxBytesError
 	if _, err := call(githubsim.WebhookSignature(secret, big), "", big); !errors.As(err, &mbe) {
 		t.Errorf("oversized: expected *http.MaxBytesError, got %v", err)
+	}
+}
+
+// TestContractProtectionRulePayloads: the real deployment_protection_rule
+// sample and the payloads serve's tests deliver (the sample with a run's
+// fields) both validate against GitHub's own webhook schema, and
+// ParseDeploymentProtectionRule reads what the sample's SOURCE.md says a
+// correct handler concludes.
+func TestContractProtectionRulePayloads(t *testing.T) {
+	dir := realdata(t, "04-github-rest-api")
+	b, err := os.ReadFile(filepath.Join(dir, "rest-ops-trimmed.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Webhooks map[string]map[string]struct {
+			RequestBody struct {
+				Content map[string]struct {
+					Schema map[string]any `json:"schema"`
+				} `json:"content"`
+			} `json:"requestBody"`
+		} `json:"webhooks"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	schema := doc.Webhooks["deployment-protection-rule-requested"]["post"].RequestBody.Content["application/json"].Schema
+	if schema == nil {
+		t.Fatal("no deployment-protection-rule-requested schema in rest-ops-trimmed.json")
+	}
+	sample, err := os.ReadFile(filepath.Join(realdata(t, "05-webhook-payloads"), "octokit-webhooks.net", "deployment_protection_rule", "requested.payload.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := servetest.New(t)
+	run, sha := e.NewRun()
+	for name, body := range map[string][]byte{"real sample": sample, "serve test payload": e.Payload(t, run, sha, servetest.Environment)} {
+		if errs := checkSchema("$", schema, decodeNumbers(t, body)); len(errs) > 0 {
+			t.Errorf("%s violates GitHub's webhook schema:\n  %s", name, strings.Join(errs, "\n  "))
+		}
+	}
+	// The check can fail: a repository id that is a string does.
+	broken := bytes.Replace(sample, []byte(`"id": 186853002`), []byte(`"id": "186853002"`), 1)
+	if bytes.Equal(broken, sample) {
+		t.Fatal("the sample's repository id moved: update the negative case")
+	}
+	if errs := checkSchema("$", schema, decodeNumbers(t, broken)); len(errs) == 0 {
+		t.Error("a string repository id validates: the schema check checks nothing")
+	}
+	ev, err := ghapi.ParseDeploymentProtectionRule(sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Action != "requested" || ev.Environment != "my-environment" || ev.DeploymentID != 145988746 ||
+		ev.SHA != "f95f852bd8fca8fcc58a9a2d6c842781e32a215e" || ev.Owner != "Codertocat" || ev.Repo != "Hello-World" || ev.InstallationID != 0 {
+		t.Errorf("parsed sample: %+v", ev)
+	}
+	// Its callback URL is a placeholder off the API: refused, so no token
+	// is ever sent there.
+	c, err := ghapi.NewAnonymous("https://api.github.com", httpx.NewClient(httpx.Options{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CallbackRun(ev.CallbackURL, ev.Owner, ev.Repo); err == nil {
+		t.Errorf("callback URL %q accepted", ev.CallbackURL)
+	}
+	if id, err := c.CallbackRun("https://api.github.com/repos/Codertocat/Hello-World/actions/runs/77/deployment_protection_rule", "codertocat", "hello-world"); err != nil || id != 77 {
+		t.Errorf("the real shape: run %d, %v", id, err)
+	}
+	for _, bad := range []string{
+		"https://api.github.com/repos/other/Hello-World/actions/runs/77/deployment_protection_rule",
+		"https://api.github.com/repos/Codertocat/Hello-World/actions/runs/0/deployment_protection_rule",
+		"https://api.github.com/repos/Codertocat/Hello-World/actions/runs/77/deployment_protection_rule?x=1",
+		"http://api.github.com/repos/Codertocat/Hello-World/actions/runs/77/deployment_protection_rule",
+		"https://api.github.com.evil.example/repos/Codertocat/Hello-World/actions/runs/77/deployment_protection_rule",
+		"https://api.github.com/repos/Codertocat/Hello-World/actions/runs/77/approvals",
+	} {
+		if _, err := c.CallbackRun(bad, "Codertocat", "Hello-World"); err == nil {
+			t.Errorf("callback URL %q accepted", bad)
+		}
 	}
 }

@@ -408,3 +408,41 @@ func TestOtherSources(t *testing.T) {
 		}
 	})
 }
+
+// TestQueueFullRefuses: with every worker busy and the queue full, a
+// delivery is refused with 503 (GitHub lets it be redelivered) and never
+// answered; the accepted ones are.
+func TestQueueFullRefuses(t *testing.T) {
+	e := servetest.New(t)
+	r := start(t, e, func(c *serve.Config) { c.Settings.Workers, c.Settings.Queue = 1, 1 })
+	e.Sim.InjectFault(githubsim.RouteDeploymentReview, githubsim.Fault{Delay: time.Second, Times: 1})
+	var accepted, refused []int64
+	for range 4 {
+		run, sha := e.NewRun()
+		e.Publish(t, e.Allow(run, sha))
+		switch code, _ := servetest.Deliver(t, r.url, e.Payload(t, run, sha, servetest.Environment), ""); code {
+		case http.StatusAccepted:
+			accepted = append(accepted, run)
+		case http.StatusServiceUnavailable:
+			refused = append(refused, run)
+		default:
+			t.Fatalf("webhook: expected 202 or 503, got %d", code)
+		}
+	}
+	if len(refused) == 0 || len(accepted) == 0 {
+		t.Fatalf("expected some deliveries accepted and some refused, got %d and %d", len(accepted), len(refused))
+	}
+	for _, run := range accepted {
+		e.Reviews(t, run, 1)
+	}
+	for _, rv := range e.Sim.DeploymentReviews() {
+		for _, run := range refused {
+			if rv.RunID == run {
+				t.Errorf("a refused delivery was answered: %+v", rv)
+			}
+		}
+	}
+	if !strings.Contains(metrics(t, r.url), `airlock_serve_webhooks_total{result="overloaded"}`) {
+		t.Errorf("overload not counted")
+	}
+}
