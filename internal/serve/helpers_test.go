@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -80,5 +81,17 @@ func (r *replica) stop(t testing.TB) {
 		r.done <- nil // a second stop returns at once
 	case <-time.After(60 * time.Second):
 		t.Error("serve did not stop")
+	}
+}
+
+// waitLog waits until the replica has logged substr.
+func (r *replica) waitLog(t testing.TB, substr string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(r.logs.String(), substr) {
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing logged with %q:\n%s", substr, r.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

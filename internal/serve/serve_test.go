@@ -175,13 +175,7 @@ func TestCallbackFailsLeftPending(t *testing.T) {
 	if code, _ := servetest.Deliver(t, r.url, e.Payload(t, run, sha, servetest.Environment), ""); code != http.StatusAccepted {
 		t.Fatalf("webhook: expected 202, got %d", code)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(r.logs.String(), "decision left pending") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no pending decision logged: %s", r.logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	r.waitLog(t, "decision left pending")
 	if n := e.Sim.FaultsServed(githubsim.RouteDeploymentReview); n != 3 {
 		t.Errorf("review attempts: expected 3 (bounded retries), got %d", n)
 	}
@@ -394,13 +388,7 @@ func TestOtherSources(t *testing.T) {
 		if code, _ := servetest.Deliver(t, r.url, body, ""); code != http.StatusAccepted {
 			t.Fatalf("webhook: expected 202, got %d", code)
 		}
-		deadline := time.Now().Add(20 * time.Second)
-		for !strings.Contains(r.logs.String(), "installation token of installation 999") {
-			if time.Now().After(deadline) {
-				t.Fatalf("no pending decision logged for installation 999:\n%s", r.logs.String())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		r.waitLog(t, "installation token of installation 999")
 		for _, rv := range e.Sim.DeploymentReviews() {
 			if rv.RunID == run {
 				t.Errorf("a review was posted without a token: %+v", rv)
