@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/airlock-dev/airlock/internal/ghapi"
 	"github.com/airlock-dev/airlock/internal/verify"
@@ -47,10 +48,12 @@ func (v Verdict) State() string {
 // maxReasons bounds the reasons a comment names.
 const maxReasons = 3
 
-// Comment is the review's comment: the decision, or the first reasons.
+// Comment is the review's comment: the decision, or the first reasons, on
+// one line. Reasons may quote what a bundle or GitHub said: control
+// characters are dropped so that they cannot shape the comment.
 func (v Verdict) Comment() string {
 	if v.Approved {
-		return "airlock: approved by " + v.Decision
+		return oneLine("airlock: approved by " + v.Decision)
 	}
 	rs := v.Reasons
 	more := ""
@@ -58,7 +61,16 @@ func (v Verdict) Comment() string {
 		more = fmt.Sprintf(" (and %d more)", len(rs)-maxReasons)
 		rs = rs[:maxReasons]
 	}
-	return "airlock: rejected: " + strings.Join(rs, "; ") + more
+	return oneLine("airlock: rejected: " + strings.Join(rs, "; ") + more)
+}
+
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
 }
 
 func reject(format string, a ...any) Verdict {

@@ -44,7 +44,13 @@ func (s *syncBuffer) String() string {
 // start loads the configuration file as the command does and serves it.
 func start(t testing.TB, e *servetest.Env, edit func(*serve.Config)) *replica {
 	t.Helper()
-	set, err := serve.LoadConfig(t.Context(), e.Config, serve.Loaders{})
+	return startWith(t, e.Config, serve.Loaders{}, edit)
+}
+
+// startWith serves the configuration file at path with loaders.
+func startWith(t testing.TB, path string, ld serve.Loaders, edit func(*serve.Config)) *replica {
+	t.Helper()
+	set, err := serve.LoadConfig(t.Context(), path, ld)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,9 +16,12 @@ import (
 
 	"github.com/airlock-dev/airlock/internal/fault"
 	"github.com/airlock-dev/airlock/internal/githubsim"
+	"github.com/airlock-dev/airlock/internal/policy"
 	"github.com/airlock-dev/airlock/internal/serve"
 	"github.com/airlock-dev/airlock/internal/serve/servetest"
 	"github.com/airlock-dev/airlock/internal/testsvc"
+	"github.com/airlock-dev/airlock/internal/verify"
+	"github.com/airlock-dev/airlock/policies"
 )
 
 // TestDecisions: one replica, the real payload shape, and a decision per
@@ -432,5 +435,36 @@ func TestQueueFullRefuses(t *testing.T) {
 	}
 	if !strings.Contains(metrics(t, r.url), `airlock_serve_webhooks_total{result="overloaded"}`) {
 		t.Errorf("overload not counted")
+	}
+}
+
+// TestPolicyReevaluation: a rule with a policy re-evaluates the evidence
+// each decision recorded; an allow whose evidence the policy would now deny
+// is rejected, and the loader is asked for the directory the rule names
+// (relative to the file).
+func TestPolicyReevaluation(t *testing.T) {
+	e := servetest.New(t)
+	cfg, err := os.ReadFile(e.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(filepath.Dir(e.Config), "with-policy.yaml")
+	servetest.WriteFile(t, path, string(cfg)+"    policy: reviewed-policy\n")
+	var asked string
+	r := startWith(t, path, serve.Loaders{Policy: func(ctx context.Context, dir string) (verify.Reevaluator, error) {
+		asked = dir
+		return policy.Load(ctx, policy.Source{Name: "policies", FS: policies.FS})
+	}}, nil)
+	if asked != filepath.Join(filepath.Dir(e.Config), "reviewed-policy") {
+		t.Errorf("policy loader asked for %q", asked)
+	}
+	run, sha := e.NewRun()
+	e.Publish(t, e.Allow(run, sha)) // no evidence recorded: today's policy denies it
+	if code, _ := servetest.Deliver(t, r.url, e.Payload(t, run, sha, servetest.Environment), ""); code != http.StatusAccepted {
+		t.Fatalf("webhook: expected 202, got %d", code)
+	}
+	got := e.Reviews(t, run, 1)[0]
+	if got.State != "rejected" || !strings.Contains(got.Comment, "would now be denied") {
+		t.Errorf("expected a rejection by the re-evaluation, got %+v", got)
 	}
 }
