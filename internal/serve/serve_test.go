@@ -468,3 +468,37 @@ func TestPolicyReevaluation(t *testing.T) {
 		t.Errorf("expected a rejection by the re-evaluation, got %+v", got)
 	}
 }
+
+// TestMatchCommit: a rule with match: commit approves on an allow of any
+// run about the deployment's commit; decision_environment names the gate
+// job's environment, which differs from the held one.
+func TestMatchCommit(t *testing.T) {
+	e := servetest.New(t)
+	cfg, err := os.ReadFile(e.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rule := strings.SplitN(string(cfg), "rules:\n", 2)[1]
+	rule = strings.Replace(rule, "environment: production", "environment: canary\n    decision_environment: production\n    match: commit", 1)
+	path := filepath.Join(filepath.Dir(e.Config), "commit.yaml")
+	servetest.WriteFile(t, path, string(cfg)+rule)
+	r := startWith(t, path, serve.Loaders{}, nil)
+	gateRun, sha := e.NewRun()
+	e.Publish(t, e.Allow(gateRun, sha))
+	deployRun := gateRun + 7
+	for _, c := range []struct {
+		env, state string
+	}{{"canary", "approved"}, {"production", "rejected"}} {
+		if code, _ := servetest.Deliver(t, r.url, e.Payload(t, deployRun, sha, c.env), ""); code != http.StatusAccepted {
+			t.Fatalf("webhook: expected 202, got %d", code)
+		}
+	}
+	got := e.Reviews(t, deployRun, 2)
+	states := map[string]string{}
+	for _, g := range got {
+		states[g.EnvironmentName] = g.State
+	}
+	if states["canary"] != "approved" || states["production"] != "rejected" {
+		t.Errorf("expected canary (match: commit) approved and production (match: run) rejected, got %+v", got)
+	}
+}
