@@ -111,6 +111,24 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	// Settings built without LoadConfig get the same defaults.
+	set := *cfg.Settings
+	if set.Workers <= 0 {
+		set.Workers = DefaultWorkers
+	}
+	if set.Queue <= 0 {
+		set.Queue = DefaultQueue
+	}
+	if set.DecisionTimeout <= 0 {
+		set.DecisionTimeout = DefaultDecisionTimeout
+	}
+	if set.MaxBodyBytes <= 0 {
+		set.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if set.APIURL == "" {
+		set.APIURL = DefaultAPIURL
+	}
+	cfg.Settings = &set
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 2*cfg.Settings.DecisionTimeout + callbackTimeout
 	}
@@ -159,7 +177,7 @@ func writeText(w http.ResponseWriter, status int, msg string) {
 	_, _ = w.Write([]byte(msg + "\n"))
 }
 
-// Run serves on ln until ctx ends, then shuts down gracefully: no new
+// Run serves on ln until ctx ends (once per Server), then shuts down gracefully: no new
 // deliveries are accepted (503, GitHub may redeliver), the ones already
 // accepted are decided and answered, up to ShutdownTimeout; any left after
 // that stay pending on GitHub (never approved) and are logged.
