@@ -16,7 +16,7 @@ export AIRLOCK_TOOLS := $(TOOLS)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 
-.PHONY: demo test build image fmt-check vet lint unit bench tools clean
+.PHONY: demo test build image fmt-check vet lint unit bench tools chromium clean
 
 ## demo: run the gate six times against an in-process GitHub (no network): five denies (one a self-approval), then an allow that mints the production credential; then airlock serve holds production: it rejects a run no gate decided and approves the next after the gate's allow
 demo:
@@ -50,7 +50,7 @@ $(ACTIONLINT):
 	GOBIN=$(dir $@) $(GO) install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
 
 # Real servers the tests start on loopback, built once each (scripts/tool.sh).
-tools: $(HYDRA) $(FULCIO) $(TSA) $(COSIGN) $(OPA) $(ZITADELOP)
+tools: $(HYDRA) $(FULCIO) $(TSA) $(COSIGN) $(OPA) $(ZITADELOP) chromium
 
 $(HYDRA):
 	scripts/tool.sh hydra >/dev/null
@@ -69,6 +69,10 @@ $(OPA):
 # The RFC 8693 token-exchange issuer the mint tests use (zitadel/oidc's op).
 $(ZITADELOP):
 	scripts/tool.sh zitadelop >/dev/null
+# The browser that renders `airlock audit --format html` in the tests
+# (Debian's package; installed only if chromium is not on PATH).
+chromium:
+	@scripts/tool.sh chromium >/dev/null
 
 lint: $(ACTIONLINT)
 	$(ACTIONLINT) -shellcheck= .github/workflows/*.yml docs/examples/*.yml testdata/workflows/*.yml
@@ -84,6 +88,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'Sign' -benchtime 50x -count 3 ./internal/cli/ ./internal/attest/
 	$(GO) test -run '^$$' -bench 'VerifyBatch|ECDSAP256Verify' -count 3 ./internal/verify/
 	$(GO) test -run '^$$' -bench VerifyProcess -benchtime 30x ./internal/cli/
+	$(GO) test -run '^$$' -bench AuditOrg -benchtime 1x ./internal/cli/
 	$(GO) test -run '^$$' -bench 'RealOPA|InProcessPercentiles' -benchtime 10000x ./internal/grants/
 
 clean:

@@ -16,7 +16,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TOOLS=${AIRLOCK_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/airlock/tools}
 
 usage() {
-	echo "usage: scripts/tool.sh TOOL   (tools: hydra fulcio timestamp-server cosign opa zitadelop)" >&2
+	echo "usage: scripts/tool.sh TOOL   (tools: hydra fulcio timestamp-server cosign opa zitadelop chromium)" >&2
 	exit 2
 }
 
@@ -83,6 +83,20 @@ zitadelop)
 	# version and a hash of the wrapper, as internal/testsvc computes it.
 	hash=$(cat "$REPO/tools/zitadelop/main.go" "$REPO/tools/zitadelop/go.sum" | sha256sum | cut -c1-12)
 	build_go_tool zitadelop "v3.52.0-$hash" tools/zitadelop . 0 "" "-s -w"
+	;;
+chromium)
+	# The auditor's HTML page is rendered by a real browser in the tests:
+	# Debian's Chromium, installed once from the distribution's packages.
+	if bin=$(command -v chromium); then
+		echo "$bin"
+		exit 0
+	fi
+	echo "installing Debian's chromium (once)" >&2
+	sudo=""
+	[[ $(id -u) -eq 0 ]] || sudo="sudo"
+	$sudo apt-get install -y --no-install-recommends chromium >&2 ||
+		{ $sudo apt-get update >&2 && $sudo apt-get install -y --no-install-recommends chromium >&2; }
+	command -v chromium
 	;;
 *)
 	echo "scripts/tool.sh: unknown tool \"$1\"" >&2

@@ -40,6 +40,8 @@ Usage:
                                verify Sigstore bundles (airlock decisions) offline; verify -h for flags
   airlock revoke --reason TEXT --signer sigstore|key (--bundle FILE | --release OWNER/REPO@TAG | --repo R --digest D)
                                sign a revocation of one decision and publish it where the decision lives
+  airlock audit (--org ORG | --repo OWNER/REPO ...) --signer-workflow WF [flags]
+                               is every release and deployment covered by a verified allow valid at the time?
   airlock grants export --out FILE [verify's flags] [ARTIFACT]
                                verify an allow decision, then write its grants as an OPA bundle for per-call enforcement
   airlock serve --config FILE --app-id N
@@ -93,6 +95,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdio S
 		return runVerify(ctx, args[1:], getenv, stdio)
 	case "revoke":
 		return runRevoke(ctx, args[1:], getenv, stdio)
+	case "audit":
+		return runAudit(ctx, args[1:], getenv, stdio)
 	case "grants":
 		return runGrants(ctx, args[1:], getenv, stdio)
 	case "serve":

@@ -12,7 +12,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/testsvc"
 )
 
-func airlock(t *testing.T, stdin string, args ...string) (int, string, string) {
+func airlock(t testing.TB, stdin string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	code := Main(context.Background(), args, func(string) string { return "" }, Stdio{In: strings.NewReader(stdin), Out: &out, Err: &errb})

@@ -36,11 +36,11 @@ import (
 const (
 	// matrixTimeout is the `timeout` input of every case, and the bound of
 	// its wall time (plus matrixSlack: process-free, but 2 shared cores).
-	matrixTimeout = 10 * time.Second
-	matrixSlack   = 5 * time.Second
+	matrixTimeout = 15 * time.Second
+	matrixSlack   = 10 * time.Second
 	// matrixHardStop past the timeout, the case's context ends: a run that
 	// ignores its deadline fails its case, not the suite.
-	matrixHardStop = 10 * time.Second
+	matrixHardStop = 20 * time.Second
 	// matrixWorkers cases run at once: most of a case's time is waiting.
 	matrixWorkers = 16
 )

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"path"
@@ -10,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/airlock-dev/airlock/internal/audit"
 	"github.com/airlock-dev/airlock/internal/fault"
 	"github.com/airlock-dev/airlock/internal/ghapi"
 	"github.com/airlock-dev/airlock/internal/verify"
@@ -169,26 +169,11 @@ func (g *githubSource) assetArtifacts(ctx context.Context, ref releaseRef, asset
 	}
 	out := make([]verify.Artifact, 0, len(assets))
 	for _, a := range assets {
-		if a.Digest == "" {
-			h := sha256.New()
-			n, err := g.gh.StreamReleaseAsset(ctx, ref.owner, ref.repo, a.ID, h, ghapi.MaxStreamedAssetBytes)
-			if err != nil {
-				return nil, fmt.Errorf("verify: --release %s: hash asset %q (GitHub reports no digest): %w", ref, a.Name, err)
-			}
-			if a.Size > 0 && n != a.Size {
-				return nil, fault.Operationalf("verify: --release %s: hash asset %q: downloaded %d bytes, GitHub lists %d", ref, a.Name, n, a.Size)
-			}
-			out = append(out, verify.Artifact{Name: a.Name, Digests: map[string][]byte{"sha256": h.Sum(nil)}})
-			continue
+		art, err := audit.AssetArtifact(ctx, g.gh, ref.owner, ref.repo, a)
+		if err != nil {
+			return nil, fmt.Errorf("verify: --release %s: %w", ref, err)
 		}
-		hx, ok := strings.CutPrefix(a.Digest, "sha256:")
-		raw, err := hex.DecodeString(hx)
-		if !ok || err != nil || len(raw) != sha256.Size {
-			out = append(out, verify.Artifact{Name: a.Name,
-				Failure: fmt.Sprintf("release asset %q: GitHub reported digest %q: expected sha256: and 64 hex digits", a.Name, clip(a.Digest, 80))})
-			continue
-		}
-		out = append(out, verify.Artifact{Name: a.Name, Digests: map[string][]byte{"sha256": raw}})
+		out = append(out, art)
 	}
 	return out, nil
 }

@@ -29,7 +29,7 @@ var gateStatement struct {
 	err     string
 }
 
-func realGateStatement(t *testing.T) ([]byte, string) {
+func realGateStatement(t testing.TB) ([]byte, string) {
 	t.Helper()
 	gateStatement.once.Do(func() {
 		out := t.TempDir()

@@ -259,7 +259,10 @@ func DecideCheck(ctx context.Context, cfg CheckConfig, deps Deps) (*CheckResult,
 			HintMismatches: append(crossCheck(cfg.Hints, claims), eventMismatches(cfg.Event, number, res.PullRequest.HeadSHA)...)},
 		PullRequest: &res.PullRequest,
 	}
-	if err := collectCheck(ctx, cfg, deps, client, owner, name, claims, pr, &ev, res); err != nil {
+	cctx, cancel := collectContext(ctx)
+	err = collectCheck(cctx, cfg, deps, client, owner, name, claims, pr, &ev, res)
+	cancel()
+	if err != nil {
 		return nil, err
 	}
 	dec, err := Evaluate(ctx, deps.Policy, ev)

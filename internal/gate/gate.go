@@ -190,7 +190,10 @@ func Decide(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 		ev.Identity.Verified = true
 		ev.Identity.Claims = claims
 		ev.Identity.HintMismatches = crossCheck(cfg.Hints, claims)
-		if err := collect(ctx, cfg, deps, claims, &ev); err != nil {
+		cctx, cancel := collectContext(ctx)
+		err := collect(cctx, cfg, deps, claims, &ev)
+		cancel()
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -199,6 +202,27 @@ func Decide(ctx context.Context, cfg Config, deps Deps) (*Result, error) {
 		return nil, err
 	}
 	return &Result{Evidence: ev, Decision: dec}, nil
+}
+
+// collectContext is the run's context with an earlier deadline for
+// collecting evidence: a dependency that does not answer uses up the
+// collectors' share of the time, not the decision's. What is left (a fifth
+// of the remaining time, between 1 s and 15 s) is for deciding, signing,
+// publishing and emitting, so that an issuer that hangs until the deadline
+// still yields a decision that names it (a deny: unknown is not revoked),
+// not an operational failure after the fact.
+// Deadlines are wall-clock time, whatever clock the run decides by.
+func collectContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	left := time.Until(deadline)
+	reserve := min(max(left/5, time.Second), 15*time.Second)
+	if reserve >= left {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, deadline.Add(-reserve))
 }
 
 // Evaluate lets policy decide on the evidence, then applies what no policy

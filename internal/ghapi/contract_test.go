@@ -397,6 +397,9 @@ var simRoutesOutsideDescription = map[string]bool{
 	"repos/list-releases": true, "repos/delete-release-asset": true, "repos/get-release-asset": true,
 	"checks/list-for-ref": true, "checks/list-annotations": true, "pulls/list-files": true, "git/get-commit": true,
 	"apps/get-repo-installation": true,
+	// `airlock audit`: repos/list-deployments ("deployment" items) and
+	// repos/list-for-org ("minimal-repository" items), as GitHub's docs show.
+	"repos/list-deployments": true, "repos/list-for-org": true,
 }
 
 // TestContractSimulatorMatchesSchemas fetches every REST operation the

@@ -58,6 +58,7 @@ type Client struct {
 	maxWait time.Duration
 	maxBody int64
 	upload  *url.URL // releases.go
+	cache   Cache    // conditional.go
 }
 
 // Option configures New.
@@ -286,6 +287,7 @@ func (c *Client) attempt(ctx context.Context, o op, ref string) (body []byte, hd
 	}
 	req = req.WithContext(ctx)
 	c.authorize(req)
+	cached := c.condition(req)
 	resp, err := httpx.Do(c.hc, req)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -301,7 +303,12 @@ func (c *Client) attempt(ctx context.Context, o op, ref string) (body []byte, hd
 		}
 		return nil, nil, httpx.ForError(ctx, true, err), fault.Operationalf("get %s: HTTP %d: read response: %w", o.resource, resp.StatusCode, err)
 	}
+	if resp.StatusCode == http.StatusNotModified && cached != nil {
+		c.cache.NotModified()
+		return cached.Body, cached.header(), httpx.Final, nil
+	}
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		c.remember(req, resp, body)
 		return body, resp.Header, httpx.Final, nil
 	}
 	wait, err = c.classify(resp, body, o)

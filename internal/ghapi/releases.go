@@ -190,32 +190,24 @@ func (c *Client) ReleaseAssets(ctx context.Context, owner, repo string, releaseI
 	o := op{resource: fmt.Sprintf("assets of release %d of %s/%s", releaseID, owner, repo), permission: "contents: read"}
 	ref := p + "/releases/" + strconv.FormatInt(releaseID, 10) + "/assets?per_page=100"
 	out := []Asset{}
-	for page := 1; page <= maxPages; page++ {
-		body, hdr, err := c.get(ctx, o, ref)
-		if err != nil {
-			return nil, err
-		}
+	err = c.eachPage(ctx, o, ref, func(_ int, body []byte) (bool, error) {
 		var ws []wireAsset
 		if err := decodeArray(body, &ws); err != nil {
-			return nil, fault.Operationalf("get %s: page %d: %w", o.resource, page, err)
+			return false, err
 		}
 		for _, w := range ws {
 			a, err := w.asset()
 			if err != nil {
-				return nil, fault.Operationalf("get %s: page %d: %w", o.resource, page, err)
+				return false, err
 			}
 			out = append(out, a)
 		}
-		next, err := c.nextLink(hdr)
-		if err != nil {
-			return nil, fault.Operationalf("get %s: %w", o.resource, err)
-		}
-		if next == "" {
-			return out, nil
-		}
-		ref = next
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	return nil, fault.Operationalf("get %s: more than %d pages", o.resource, maxPages)
+	return out, nil
 }
 
 // UploadReleaseAsset uploads data as asset name. A name already taken is an

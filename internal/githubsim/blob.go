@@ -70,7 +70,9 @@ func (s *Server) blobSig(path, expiry string) string {
 // attestationBlobURL is the pre-signed URL of an attestation's blob, in the
 // shape of GitHub's (Azure SAS query parameters).
 func (s *Server) attestationBlobURL(repoID, id int64) string {
-	now := s.cfg.now().UTC().Truncate(time.Second)
+	// Signed per minute: within a minute the list of attestations is the
+	// same bytes, so a conditional request can be answered 304.
+	now := s.cfg.now().UTC().Truncate(time.Minute)
 	path := fmt.Sprintf("%s/%d/%d.json.sn", blobPrefix, repoID, id)
 	se := now.Add(blobLifetime).Format(time.RFC3339)
 	q := url.Values{

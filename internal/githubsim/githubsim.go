@@ -240,6 +240,8 @@ type Server struct {
 	unimplemented []Request
 	keys          []*signingKey // last is current
 	runClaims     map[string]any
+	deploySeq     int64
+	notModified   int
 	repos         map[string]*repoState        // by lower-case "owner/repo"
 	files         map[string][]byte            // by fileKey(owner, repo, ref, path)
 	teams         map[string]map[string]string // "org/team" → login → state, all lower-case
@@ -494,10 +496,17 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *route) {
 
 	switch rt.auth {
 	case authREST:
-		if s.anonymousRead(r) {
-			break
+		charged := false
+		if !s.anonymousRead(r) {
+			if !s.authorizeREST(rec, r, rt) {
+				return
+			}
+			charged = true
 		}
-		if !s.authorizeREST(rec, r, rt) {
+		// Asset content streams as it would from GitHub's storage host,
+		// which this simulator does not model for conditional requests.
+		if r.Method == http.MethodGet && r.Header.Get("Accept") != "application/octet-stream" {
+			s.serveConditional(rec, r, rt, charged)
 			return
 		}
 	case authRequestToken:

@@ -29,6 +29,7 @@ func (s *Server) registerREST() {
 	s.registerReleases()
 	s.registerChecks()
 	s.registerApp()
+	s.registerDeployments()
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -127,9 +128,13 @@ func (s *Server) getRepo(w http.ResponseWriter, r *http.Request) {
 		notFound(w)
 		return
 	}
-	rp := rs.repo
+	writeJSON(w, http.StatusOK, s.repoJSON(rs.repo))
+}
+
+// repoJSON is GitHub's repository object with the fields clients read.
+func (s *Server) repoJSON(rp Repository) map[string]any {
 	full := rp.Owner + "/" + rp.Name
-	writeJSON(w, http.StatusOK, map[string]any{
+	return map[string]any{
 		"id":             rp.ID,
 		"node_id":        nodeID("010:Repository", rp.ID),
 		"name":           rp.Name,
@@ -144,7 +149,7 @@ func (s *Server) getRepo(w http.ResponseWriter, r *http.Request) {
 		"archived":       false,
 		"disabled":       false,
 		"default_branch": rp.DefaultBranch,
-	})
+	}
 }
 
 func (s *Server) envURLs(rp Repository, name string) (api, html string) {

@@ -151,6 +151,8 @@ type repoState struct {
 	runMeta  map[int64]Run        // every known run has an entry
 	pulls    map[int]PullRequest
 	reviews  map[int][]Review
+	// deployments in the order added
+	deployments []Deployment
 }
 
 func newRepoState(r Repository) *repoState {
@@ -180,6 +182,7 @@ func (rs *repoState) clone() *repoState {
 	for k, rv := range rs.reviews {
 		cp.reviews[k] = append([]Review(nil), rv...)
 	}
+	cp.deployments = append([]Deployment(nil), rs.deployments...)
 	return cp
 }
 

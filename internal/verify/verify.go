@@ -78,6 +78,10 @@ type Config struct {
 	// Revoker is who may revoke a decision; zero means the decision's own
 	// signer (the same certificate identity and issuer, or the same --key).
 	Revoker Identity
+	// RevokedAnyTime counts a revocation whenever it was made, also after
+	// At: an auditor looking at a past deployment asks what it ran on that
+	// has since been revoked.
+	RevokedAnyTime bool
 	// Latest fails every allow that a newer verified allow for the same
 	// subject and environment supersedes (--latest); without it
 	// supersession is only reported.
@@ -111,11 +115,31 @@ type Verifier struct {
 	revocations  []string
 	revoker      *identityPolicy // nil: the decision's own signer
 	latest       bool
+	revokedAny   bool
 }
 
 // New parses the trust material once and compiles the policy. Its errors
 // are usage or configuration errors (exit 2).
 func New(cfg Config) (*Verifier, error) {
+	v, err := build(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if v.domains, v.keyID, err = newTrustDomains(cfg.TrustedRoots, cfg.Key); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// Check checks everything of cfg that New does but the trust material: a
+// caller that reads trust over the network refuses a mistyped identity or
+// digest first.
+func Check(cfg Config) error {
+	_, err := build(cfg)
+	return err
+}
+
+func build(cfg Config) (*Verifier, error) {
 	v := &Verifier{
 		any:         cfg.Any,
 		includeDeny: cfg.IncludeDeny,
@@ -126,6 +150,7 @@ func New(cfg Config) (*Verifier, error) {
 		requirePass: cfg.RequirePolicyPass,
 		revocations: slices.Clone(cfg.Revocations),
 		latest:      cfg.Latest,
+		revokedAny:  cfg.RevokedAnyTime,
 	}
 	if cfg.RequirePolicyPass && cfg.Policy == nil {
 		return nil, fault.Usagef("--require-policy-pass needs --policy DIR")
@@ -185,11 +210,15 @@ func New(cfg Config) (*Verifier, error) {
 			return nil, fmt.Errorf("revoker %w", err)
 		}
 	}
-	var err error
-	if v.domains, v.keyID, err = newTrustDomains(cfg.TrustedRoots, cfg.Key); err != nil {
-		return nil, err
-	}
 	return v, nil
+}
+
+// AtTime returns a verifier that checks predicates at at, sharing v's
+// parsed trust material: an audit checks each deployment at its own time.
+func (v *Verifier) AtTime(at time.Time) *Verifier {
+	cp := *v
+	cp.at = at
+	return &cp
 }
 
 // Subject is one in-toto subject, or the digest a message signature covers.
