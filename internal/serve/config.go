@@ -111,6 +111,8 @@ type Rule struct {
 	Policy              verify.Reevaluator
 	// Where is FILE:LINE of the rule, for messages.
 	Where string
+
+	verifier *verify.Verifier // built once at load; AtTime per decision
 }
 
 // Settings is the resolved configuration.
@@ -312,6 +314,11 @@ func (f *File) resolve(ctx context.Context, path string, lines []int, ld Loaders
 		if r.Identity, err = identityFor(fr); err != nil {
 			return nil, bad("%v", err)
 		}
+		// The identity and the digests are checked before any trust
+		// material is read (TUF may mean the network).
+		if err := verify.Check(r.verifyConfig()); err != nil {
+			return nil, fault.Configf("%s: rules[%d]: %w", where, i, err)
+		}
 		switch {
 		case fr.TrustedRoot != "" && fr.TUF != nil:
 			return nil, bad("give trusted_root or tuf, not both")
@@ -344,10 +351,9 @@ func (f *File) resolve(ctx context.Context, path string, lines []int, ld Loaders
 				return nil, fmt.Errorf("%s: rules[%d]: policy %s: %w", where, i, fr.Policy, err)
 			}
 		}
-		// Built once now so that every error of the verifier's own
-		// configuration (digests, identity, trust material) is a startup
-		// error, not a rejected deployment later.
-		if _, err := r.verifier(time.Now); err != nil {
+		// Built once now: the trust material is parsed at startup, and an
+		// error in it is a startup error, not a rejected deployment later.
+		if r.verifier, err = verify.New(r.verifyConfig()); err != nil {
 			return nil, fault.Configf("%s: rules[%d]: %w", where, i, err)
 		}
 		s.Rules = append(s.Rules, r)
@@ -382,14 +388,27 @@ func identityFor(fr fileRule) (verify.Identity, error) {
 	return verify.Identity{SANRegexp: strings.Join(alts, "|"), Issuer: issuer, SourceRef: fr.SourceRef}, nil
 }
 
-// verifier builds the verify path for one decision at now: sigstore-go
+// verifyConfig is the verify path of a rule's decisions: sigstore-go
 // against the rule's roots, the signer identity, the reviewed policy
-// digests, validity at now, revocations among the bundles, and the policy
+// digests, validity, revocations among the bundles, and the policy
 // re-evaluation when the rule names one. Refusals are listed (IncludeDeny)
 // so that a deny is reported as the decision it is.
-func (r Rule) verifier(now func() time.Time) (*verify.Verifier, error) {
-	return verify.New(verify.Config{
+func (r Rule) verifyConfig() verify.Config {
+	return verify.Config{
 		TrustedRoots: r.TrustedRoots, Identity: r.Identity, IncludeDeny: true, PolicyDigests: r.PolicyDigests,
-		Policy: r.Policy, RequirePolicyPass: r.Policy != nil, Now: now, Workers: 2,
-	})
+		Policy: r.Policy, RequirePolicyPass: r.Policy != nil, Now: time.Now, Workers: 2,
+	}
+}
+
+// verifierAt is the rule's verifier checking validity at at.
+func (r Rule) verifierAt(at time.Time) (*verify.Verifier, error) {
+	if r.verifier == nil {
+		// A Rule built by hand, not by LoadConfig.
+		v, err := verify.New(r.verifyConfig())
+		if err != nil {
+			return nil, err
+		}
+		return v.AtTime(at), nil
+	}
+	return r.verifier.AtTime(at), nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/airlock-dev/airlock/internal/audit"
 	"github.com/airlock-dev/airlock/internal/ghapi"
 	"github.com/airlock-dev/airlock/internal/verify"
 )
@@ -98,24 +99,16 @@ type decisionScope struct {
 	} `json:"reasons"`
 }
 
-// bundleSource is where decisions are found, the sources of `airlock
-// verify`: the repository's attestation store, indexed by the commit's
-// gitCommit digest, and the release the deployment's ref names, if any
-// (its *.sigstore.json assets).
-type bundleSource interface {
-	Attestations(ctx context.Context, owner, repo, subjectDigest string) ([]ghapi.Attestation, error)
-	ReleaseByTag(ctx context.Context, owner, repo, tag string) (*ghapi.Release, error)
-	ReleaseAssets(ctx context.Context, owner, repo string, releaseID int64) ([]ghapi.Asset, error)
-	DownloadReleaseAsset(ctx context.Context, owner, repo string, assetID int64) ([]byte, error)
-}
-
-var _ bundleSource = (*ghapi.Client)(nil)
+// Decisions are found where `airlock verify` finds them: the repository's
+// attestation store, indexed by the commit's gitCommit digest, and the
+// release the deployment's ref names, if any (its *.sigstore.json assets).
 
 // releaseBundles returns the decision bundles of the release tagged ref
-// and the release's other assets as artifacts (by the sha256 GitHub
-// reports): a decision the gate made about release assets is about them.
-// No release by that tag is no bundle.
-func releaseBundles(ctx context.Context, src bundleSource, req Request) ([]verify.Bundle, []verify.Artifact, error) {
+// and the release's other assets as artifacts (audit.AssetArtifact: the
+// sha256 GitHub reports, else the asset hashed as it streams): a decision
+// the gate made about release assets is about them. No release by that tag
+// is no bundle.
+func releaseBundles(ctx context.Context, src *ghapi.Client, req Request) ([]verify.Bundle, []verify.Artifact, error) {
 	if req.Ref == "" || strings.HasPrefix(req.Ref, "refs/heads/") {
 		return nil, nil, nil
 	}
@@ -142,10 +135,14 @@ func releaseBundles(ctx context.Context, src bundleSource, req Request) ([]verif
 			bundles = append(bundles, verify.Bundle{Name: "release " + tag + "/" + a.Name, Data: data})
 			continue
 		}
-		if art, err := verify.ParseDigest(a.Digest); err == nil && strings.HasPrefix(a.Digest, "sha256:") {
-			art.Name = a.Name
-			arts = append(arts, art)
+		if a.Name == audit.TrustedRootAsset {
+			continue
 		}
+		art, err := audit.AssetArtifact(ctx, src, req.Owner, req.Repo, a)
+		if err != nil {
+			return nil, nil, err
+		}
+		arts = append(arts, art)
 	}
 	return bundles, arts, nil
 }
@@ -156,7 +153,7 @@ func releaseBundles(ctx context.Context, src bundleSource, req Request) ([]verif
 // this run unless the rule matches by commit, issued within max_age) is an
 // allow. It never returns an error: anything it cannot establish is a
 // rejection that says why.
-func decide(ctx context.Context, rule Rule, req Request, src bundleSource, now func() time.Time) Verdict {
+func decide(ctx context.Context, rule Rule, req Request, src *ghapi.Client, now func() time.Time) Verdict {
 	digest := "gitCommit:" + req.SHA
 	found, err := src.Attestations(ctx, req.Owner, req.Repo, digest)
 	if ghapi.IsNotFound(err) {
@@ -186,7 +183,7 @@ func decide(ctx context.Context, rule Rule, req Request, src bundleSource, now f
 		return reject("commit %q: %v", req.SHA, err)
 	}
 	at := now()
-	v, err := rule.verifier(func() time.Time { return at })
+	v, err := rule.verifierAt(at)
 	if err != nil {
 		return reject("verifier: %v", err)
 	}
