@@ -116,6 +116,9 @@ func TestDecisions(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
+	if !regexp.MustCompile(`(?m)^airlock_serve_github_rate_limit_remaining [1-9][0-9]*$`).MatchString(m) {
+		t.Errorf("the rate limit left is not recorded from GitHub's headers")
+	}
 	if !strings.Contains(r.logs.String(), `"delivery":"d-`) {
 		t.Errorf("logs do not name the delivery: %s", r.logs.String())
 	}
@@ -500,5 +503,23 @@ func TestMatchCommit(t *testing.T) {
 	}
 	if states["canary"] != "approved" || states["production"] != "rejected" {
 		t.Errorf("expected canary (match: commit) approved and production (match: run) rejected, got %+v", got)
+	}
+}
+
+// TestDecisionDeadline: a decision not reached within decision_timeout (the
+// attestation store answers too late) is rejected saying so, and still
+// answered: the review has its own time.
+func TestDecisionDeadline(t *testing.T) {
+	e := servetest.New(t)
+	r := start(t, e, func(c *serve.Config) { c.Settings.DecisionTimeout = 300 * time.Millisecond })
+	run, sha := e.NewRun()
+	e.Publish(t, e.Allow(run, sha))
+	e.Sim.InjectFault("GET /repos/{owner}/{repo}/attestations/{subject_digest}", githubsim.Fault{Delay: 2 * time.Second})
+	if code, _ := servetest.Deliver(t, r.url, e.Payload(t, run, sha, servetest.Environment), ""); code != http.StatusAccepted {
+		t.Fatalf("webhook: expected 202, got %d", code)
+	}
+	got := e.Reviews(t, run, 1)[0]
+	if got.State != "rejected" || !strings.Contains(got.Comment, "no decision within 300ms") {
+		t.Errorf("expected a rejection for the deadline, got %+v", got)
 	}
 }
