@@ -523,3 +523,30 @@ func TestDecisionDeadline(t *testing.T) {
 		t.Errorf("expected a rejection for the deadline, got %+v", got)
 	}
 }
+
+// TestOtherEvents: GitHub's ping is answered, other signed events are
+// acknowledged and ignored, and none makes a GitHub call or a review.
+func TestOtherEvents(t *testing.T) {
+	e := servetest.New(t)
+	r := start(t, e, nil)
+	before := len(e.Sim.Requests())
+	for _, c := range []struct {
+		event string
+		body  string
+		want  int
+	}{
+		{"ping", `{"zen":"Keep it logically awesome.","hook_id":1}`, http.StatusOK},
+		{"deployment_review", `{"action":"requested"}`, http.StatusAccepted},
+		{"deployment_protection_rule", `{"action":"completed","repository":{"id":1,"full_name":"acme/support-agent"}}`, http.StatusAccepted},
+	} {
+		code, _, err := githubsim.Deliver(t.Context(), http.DefaultClient, r.url+serve.WebhookPath, servetest.WebhookSecret,
+			githubsim.Delivery{Event: c.event, ID: "other-" + c.event, Body: []byte(c.body)})
+		if err != nil || code != c.want {
+			t.Errorf("%s: expected %d, got %d (%v)", c.event, c.want, code, err)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := len(e.Sim.Requests()) - before; n != 0 {
+		t.Errorf("ignored events made %d GitHub call(s)", n)
+	}
+}
