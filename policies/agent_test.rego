@@ -282,7 +282,7 @@ test_qa_live_threshold_is_a_parameter if {
 
 # --- C3 identity -------------------------------------------------------------
 
-test_identity_reuse_denied if {
+test_agent_identity_reuse_denied if {
 	prod := object.union(agent_clean.identity.production, {"client_id": "support-agent-qa"})
 	inp := with_agent({"identity_reuse": true, "identity_reuse_fields": ["client_id"], "identity": {"qa": agent_clean.identity.qa, "production": prod}})
 	has(denies(inp, "C3"), [`client_id "support-agent-qa"`, "reuses a QA identity"])

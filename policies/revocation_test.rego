@@ -178,7 +178,7 @@ test_credentials_not_a_list_denied if {
 
 # --- C3 ---
 
-test_identity_reuse_denied if {
+test_credential_identity_reuse_denied if {
 	inp := rev_patch([
 		{"op": "replace", "path": "/revocation/identity_reuse", "value": true},
 		{"op": "replace", "path": "/revocation/identity_reuse_with", "value": ["qa-hydra.client_id=production.client_id"]},

@@ -12,94 +12,95 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/airlock-dev/airlock/internal/audit"
 	"github.com/airlock-dev/airlock/internal/fault"
 	"github.com/airlock-dev/airlock/internal/ghapi"
 	"github.com/airlock-dev/airlock/internal/verify"
 )
 
-const auditUsage = `usage: airlock audit (--org ORG | --repo OWNER/REPO ...) --signer-workflow WORKFLOW [flags]
+const auditLong = `For every repository: is every release (each asset) and every deployment to --environment (the
+deployed commit) covered by a verified, unrevoked allow decision for that environment, made by the
+pinned gate workflow, that was valid when the release was published or the deployment made?
+Reads GitHub with GITHUB_TOKEN (contents, deployments and attestations: read; metadata for --org).
 
-For every repository: is every release (each asset) and every deployment to
---environment (the deployed commit) covered by a verified, unrevoked allow
-decision for that environment, made by the pinned gate workflow, that was
-valid when the release was published or the deployment made? Reads GitHub
-with GITHUB_TOKEN (contents, deployments, attestations: read).
+A decision revoked since counts as revoked even for a deployment made before the revocation; a
+revocation by anyone but the decision's signer (or --revoker-*) is ignored and noted. With
+--state DIR a second run asks conditionally: unchanged lists are 304s, which cost no rate limit,
+and release bundles are kept by digest. A rate limit that does not reset within --max-wait stops
+the run with exit 3; the same command with the same --state resumes.`
 
-  --org ORG                      every repository of ORG (archived ones with --include-archived)
-  --repo OWNER/REPO              this repository (repeatable)
-  --since DATE                   only releases and deployments from DATE (YYYY-MM-DD or RFC 3339)
-  --environment NAME             the deployments' environment and the decisions' (default production)
-  --signer-workflow OWNER/REPO/.github/workflows/FILE[@REF]
-                                 the gate's workflow; {repo} stands for each audited OWNER/REPO
-  --certificate-oidc-issuer URL  the signer's issuer (default GitHub Actions')
-  --source-ref REF               decisions made from this ref only (refs/heads/main)
-  --policy-digest sha256:HEX     decisions made under this reviewed policy only (repeatable)
-  --revocations PATH             revocation bundles besides those GitHub holds (repeatable)
-  --revoker-identity SAN | --revoker-workflow WORKFLOW [--revoker-oidc-issuer URL]
-                                 who may revoke (default: the decision's own signer)
-  --trusted-root FILE            trusted root JSON or JSONL (default: public-good and GitHub roots via TUF)
-  --tuf-url URL --tuf-root FILE  trusted root from this TUF repository instead
-  --tuf-cache DIR                TUF cache (default: user cache dir/airlock/tuf)
-  --github-api-url URL           REST API (default $GITHUB_API_URL, else api.github.com)
-  --state DIR                    keep GitHub's answers (ETags) and bundles here: a second run's
-                                 unchanged lists are 304s that cost no rate limit, and a run
-                                 stopped by the rate limit resumes from it
-  --max-wait DURATION            wait at most this long for a rate limit to reset (default 1m);
-                                 longer stops with exit 3 (resume with the same --state)
-  --concurrency N                repositories audited at once (default 4, at most 32)
-  --format table|json|html       output (default table; --output is the same flag)
-  --out FILE                     write the output to FILE instead of standard output
-  --timeout DURATION             deadline over the whole run (default 30m, at most 24h)
-  --quiet                        no progress on standard error
+const auditExample = `  # every repository of acme since January, as a page for the auditors
+  airlock audit --org acme --since 2026-01-01 \
+    --signer-workflow '{repo}/.github/workflows/promote.yml' \
+    --state ~/.cache/airlock-audit/acme --format html --out acme-audit.html
 
-Exit: 0 everything covered · 1 anything uncovered, revoked, failed or expired at the time ·
-2 usage or unreadable trust material · 3 operational (GitHub, rate limit, deadline)`
+  # two repositories, one reusable gate workflow, a reviewed policy
+  airlock audit --repo acme/agent --repo acme/billing \
+    --signer-workflow acme/.github/.github/workflows/airlock.yml@refs/heads/main \
+    --policy-digest sha256:… --output json`
+
+func newAuditCmd(e *env) *cobra.Command {
+	f := &auditFlags{}
+	c := &cobra.Command{
+		Use:     "audit (--org ORG | --repo OWNER/REPO ...) --signer-workflow WORKFLOW [flags]",
+		Short:   "is every release and deployment covered by a verified allow that was valid at the time?",
+		Long:    auditLong,
+		Example: auditExample,
+		Args:    noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runAudit(c.Context(), f, e.getenv, e.stdio)
+		},
+	}
+	c.DisableFlagsInUseLine = true
+	fs := c.Flags()
+	fs.StringVar(&f.org, "org", "", "every repository of `ORG` (archived ones with --include-archived)")
+	fs.StringArrayVar(&f.repos, "repo", nil, "this repository `OWNER/REPO` (repeatable)")
+	fs.BoolVar(&f.includeArchived, "include-archived", false, "with --org: audit archived repositories too")
+	fs.StringVar(&f.since, "since", "", "only releases and deployments from `DATE` (YYYY-MM-DD or RFC 3339)")
+	fs.StringVar(&f.environment, "environment", "production", "the deployments' environment and the decisions' `NAME`")
+	fs.StringVar(&f.signerWorkflow, "signer-workflow", "", "the gate's `WORKFLOW` OWNER/REPO/.github/workflows/FILE[@REF] (required); {repo} stands for each audited OWNER/REPO")
+	fs.StringVar(&f.issuer, "certificate-oidc-issuer", "", "the signer's issuer `URL` (default GitHub Actions')")
+	fs.StringVar(&f.sourceRef, "source-ref", "", "decisions made from this `REF` only (refs/heads/main)")
+	fs.StringArrayVar(&f.policyDigests, "policy-digest", nil, "decisions made under this reviewed policy `sha256:HEX` only (repeatable)")
+	fs.StringArrayVar(&f.revocations, "revocations", nil, "revocation bundles `PATH` besides those GitHub holds (repeatable)")
+	fs.StringVar(&f.revokerSAN, "revoker-identity", "", "who may revoke, by certificate `SAN` (default: the decision's own signer)")
+	fs.StringVar(&f.revokerWorkflow, "revoker-workflow", "", "who may revoke, by signing `WORKFLOW`")
+	fs.StringVar(&f.revokerIssuer, "revoker-oidc-issuer", "", "the revoker's issuer `URL`")
+	fs.StringVar(&f.trustedRoot, "trusted-root", "", "trusted root JSON or JSONL `FILE` (default: public-good and GitHub roots via TUF)")
+	fs.StringVar(&f.tuf.URL, "tuf-url", "", "trusted root from this TUF repository `URL` instead (with --tuf-root)")
+	fs.StringVar(&f.tuf.RootPath, "tuf-root", "", "root.json `FILE` that anchors trust in --tuf-url")
+	fs.StringVar(&f.tuf.CacheDir, "tuf-cache", "", "TUF cache `DIR` (default: user cache dir/airlock/tuf)")
+	fs.StringVar(&f.apiURL, "github-api-url", "", "REST API `URL` (default $GITHUB_API_URL, else api.github.com)")
+	fs.StringVar(&f.stateDir, "state", "", "keep GitHub's answers (ETags) and bundles in `DIR`: the next run's unchanged lists are 304s, and a stopped run resumes")
+	fs.DurationVar(&f.maxWait, "max-wait", time.Minute, "wait at most `DURATION` for a rate limit to reset; longer stops with exit 3")
+	fs.IntVar(&f.concurrency, "concurrency", 4, "repositories audited at once, `N` from 1 to 32")
+	fs.StringVarP(&f.format, "format", "o", "table", "output `table|json|html` (--output is the same flag)")
+	aliasFlag(fs, "output", "format")
+	fs.StringVar(&f.outPath, "out", "", "write the output to `FILE` instead of standard output")
+	fs.DurationVar(&f.timeout, "timeout", 30*time.Minute, "deadline `DURATION` over the whole run (at most 24h)")
+	fs.BoolVar(&f.quiet, "quiet", false, "no progress on standard error")
+	setExitCodes(c,
+		"0  every release and deployment covered",
+		"1  anything uncovered, revoked, failed, or expired at the time",
+		"2  usage or unreadable trust material (every flag is checked before the first request)",
+		"3  operational: GitHub, the rate limit, or --timeout")
+	return c
+}
 
 type auditFlags struct {
 	org, since, environment, signerWorkflow, issuer, sourceRef string
 	trustedRoot, apiURL, stateDir, format, outPath             string
 	revokerSAN, revokerIssuer, revokerWorkflow                 string
-	repos, policyDigests, revocations                          stringList
+	repos, policyDigests, revocations                          []string
 	includeArchived, quiet                                     bool
 	concurrency                                                int
 	maxWait, timeout                                           time.Duration
 	tuf                                                        tufTrust
 }
 
-func runAudit(ctx context.Context, args []string, getenv func(string) string, stdio Stdio) error {
-	fs := newFlagSet("audit", stdio)
-	fs.Usage = func() { fmt.Fprintln(stdio.Err, auditUsage) }
-	f := &auditFlags{}
-	fs.StringVar(&f.org, "org", "", "")
-	fs.Var(&f.repos, "repo", "")
-	fs.StringVar(&f.since, "since", "", "")
-	fs.StringVar(&f.environment, "environment", "production", "")
-	fs.StringVar(&f.signerWorkflow, "signer-workflow", "", "")
-	fs.StringVar(&f.issuer, "certificate-oidc-issuer", "", "")
-	fs.StringVar(&f.sourceRef, "source-ref", "", "")
-	fs.Var(&f.policyDigests, "policy-digest", "")
-	fs.Var(&f.revocations, "revocations", "")
-	fs.StringVar(&f.revokerSAN, "revoker-identity", "", "")
-	fs.StringVar(&f.revokerIssuer, "revoker-oidc-issuer", "", "")
-	fs.StringVar(&f.revokerWorkflow, "revoker-workflow", "", "")
-	fs.StringVar(&f.trustedRoot, "trusted-root", "", "")
-	fs.StringVar(&f.tuf.URL, "tuf-url", "", "")
-	fs.StringVar(&f.tuf.RootPath, "tuf-root", "", "")
-	fs.StringVar(&f.tuf.CacheDir, "tuf-cache", "", "")
-	fs.StringVar(&f.apiURL, "github-api-url", "", "")
-	fs.StringVar(&f.stateDir, "state", "", "")
-	fs.DurationVar(&f.maxWait, "max-wait", time.Minute, "")
-	fs.IntVar(&f.concurrency, "concurrency", 4, "")
-	fs.StringVar(&f.format, "format", "table", "")
-	fs.StringVar(&f.format, "output", "table", "")
-	fs.StringVar(&f.outPath, "out", "", "")
-	fs.DurationVar(&f.timeout, "timeout", 30*time.Minute, "")
-	fs.BoolVar(&f.includeArchived, "include-archived", false, "")
-	fs.BoolVar(&f.quiet, "quiet", false, "")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
+func runAudit(ctx context.Context, f *auditFlags, getenv func(string) string, stdio Stdio) error {
 	cfg, err := f.config(getenv)
 	if err != nil {
 		return err

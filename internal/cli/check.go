@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/airlock-dev/airlock/internal/actionio"
 	"github.com/airlock-dev/airlock/internal/checkrun"
 	"github.com/airlock-dev/airlock/internal/fault"
@@ -42,7 +44,7 @@ func checkConfig(runner *actionio.Runner, getenv func(string) string, stdout io.
 			return getenv(k)
 		}, stdout)
 	}
-	cfg, timeout, outDir, err := gateInputs(view, getenv)
+	cfg, timeout, outDir, err := gateInputs(view, getenv, modeCheck)
 	cc.Config = cfg
 	if err != nil {
 		return cc, 0, "", err
@@ -89,12 +91,32 @@ func eventHint(p string) gate.PullRequestHint {
 	return gate.PullRequestHint{Number: ev.PullRequest.Number, HeadSHA: ev.PullRequest.Head.SHA}
 }
 
-func runCheck(ctx context.Context, args []string, getenv func(string) string, stdio Stdio) error {
-	fs := newFlagSet("check", stdio)
-	if err := parseFlags(fs, args); err != nil {
-		return err
+func newCheckCmd(e *env) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "check",
+		Short: "the required status check on a promotion pull request (the action's mode: check)",
+		Long: `Runs as a step of a workflow on pull_request and pull_request_review events: evaluates the pull
+request as it would be at merge, signs nothing, and publishes one check run "airlock / promotion"
+on its head commit (without checks: write, the commit status "airlock/promotion"). A pull request
+that touches none of manifest-paths gets an explicit success "not a promotion". Like ` + "`gate`" + ` it takes
+no flags: its configuration is the action's inputs, passed as INPUT_* environment variables.`,
+		Example: `  # in a workflow on pull_request and pull_request_review (see docs/examples/promotion-check.yml):
+  - uses: airlock-dev/airlock@<full commit SHA>
+    with:
+      mode: check
+      manifest-paths: agent/`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runActionMode(c.Context(), modeCheck, e.getenv, e.stdio)
+		},
 	}
-	return runActionMode(ctx, modeCheck, getenv, stdio)
+	c.Annotations = map[string]string{annotationInputs: modeCheck}
+	setExitCodes(c,
+		"0  success or not a promotion, and published",
+		"1  failure or action_required (approval missing); a token that does not verify publishes nothing",
+		"2  an input or runner variable is missing or malformed, or the policy does not load",
+		"3  the result could not be published, or airlock could not decide")
+	return c
 }
 
 // checkState is the check's pipeline state.

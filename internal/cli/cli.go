@@ -6,12 +6,10 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"runtime/debug"
 	"strings"
 	"time"
 
@@ -28,112 +26,40 @@ type Stdio struct {
 // Version is set at build time with -ldflags "-X .../internal/cli.Version=…".
 var Version = "dev"
 
-const usage = `airlock — a fresh, signed trust decision at the QA → production boundary
-
-Usage:
-  airlock gate                 run the promotion gate (as a GitHub Actions step; reads INPUT_* variables)
-  airlock check                the required status check on a promotion pull request: publishes the check run "airlock / promotion"
-  airlock token verify [flags] verify a GitHub Actions OIDC token and print its claims
-  airlock policy test [DIR]    run the Rego tests of the default policies, or of DIR on top of them
-  airlock policy digest [DIR]  print the policy digest a gate run under DIR records (for verify --policy-digest)
-  airlock verify [flags] [ARTIFACT ...]
-                               verify Sigstore bundles (airlock decisions) offline; verify -h for flags
-  airlock revoke --reason TEXT --signer sigstore|key (--bundle FILE | --release OWNER/REPO@TAG | --repo R --digest D)
-                               sign a revocation of one decision and publish it where the decision lives
-  airlock audit (--org ORG | --repo OWNER/REPO ...) --signer-workflow WF [flags]
-                               is every release and deployment covered by a verified allow valid at the time?
-  airlock grants export --out FILE [verify's flags] [ARTIFACT]
-                               verify an allow decision, then write its grants as an OPA bundle for per-call enforcement
-  airlock serve --config FILE --app-id N
-                               the GitHub App answering custom deployment protection rules; serve -h for flags
-  airlock demo                 run the gate against an in-process GitHub: five denies, then an allow
-  airlock version              print the version, commit and Go version
-
-Exit codes: 0 allow/verified · 1 deny/verification failed · 2 usage, config or policy error · 3 operational failure
-`
-
 // Main runs airlock with args (without the program name) and returns the exit code.
 func Main(ctx context.Context, args []string, getenv func(string) string, stdio Stdio) int {
 	err := run(ctx, args, getenv, stdio)
-	code := exitCode(err)
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
+	if err != nil {
 		var d *deniedError
 		if !errors.As(err, &d) || d.msg != "" {
 			fmt.Fprintf(stdio.Err, "airlock: %v\n", err)
 		}
 	}
-	if errors.Is(err, flag.ErrHelp) {
-		return ExitAllow
-	}
-	return code
+	return exitCode(err)
 }
 
+// run parses the command line and runs the command it names. An error
+// before the command ran (an unknown command or flag, a bad argument) is a
+// usage error, whoever raised it: the command line parser does not classify
+// its errors, and an unclassified error would be exit 3.
 func run(ctx context.Context, args []string, getenv func(string) string, stdio Stdio) error {
-	if len(args) == 0 {
-		fmt.Fprint(stdio.Err, usage)
-		return fault.Usagef("no command given")
+	root, ran := newRootCmd(getenv, stdio)
+	// A mistyped command is named as such, even when flags follow it
+	// (`airlock revok --reason …` is not about --reason).
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") && !strings.HasPrefix(args[0], "__complete") {
+		if c, _, err := root.Find(args[:1]); err != nil || c == root {
+			return unknownCommand(root, args[0])
+		}
 	}
-	switch args[0] {
-	case "gate":
-		return runGate(ctx, args[1:], getenv, stdio)
-	case "check":
-		return runCheck(ctx, args[1:], getenv, stdio)
-	case "token":
-		if len(args) < 2 || args[1] != "verify" {
-			return fault.Usagef("usage: airlock token verify --token FILE|- --issuer URL --audience AUD [--jwks FILE] [--at RFC3339]")
-		}
-		return runTokenVerify(ctx, args[2:], stdio)
-	case "policy":
-		switch {
-		case len(args) >= 2 && args[1] == "test":
-			return runPolicyTest(ctx, args[2:], stdio)
-		case len(args) >= 2 && args[1] == "digest":
-			return runPolicyDigest(ctx, args[2:], stdio)
-		}
-		return fault.Usagef("usage: airlock policy test [-v] [DIR] | airlock policy digest [DIR]")
-	case "verify":
-		return runVerify(ctx, args[1:], getenv, stdio)
-	case "revoke":
-		return runRevoke(ctx, args[1:], getenv, stdio)
-	case "audit":
-		return runAudit(ctx, args[1:], getenv, stdio)
-	case "grants":
-		return runGrants(ctx, args[1:], getenv, stdio)
-	case "serve":
-		return runServe(ctx, args[1:], getenv, stdio)
-	case "demo":
-		return runDemo(ctx, args[1:], stdio)
-	case "version", "--version":
-		info, ok := debug.ReadBuildInfo()
-		fmt.Fprint(stdio.Out, versionLine(info, ok))
-		return nil
-	case "help", "-h", "--help":
-		fmt.Fprint(stdio.Out, usage)
-		return nil
-	default:
-		fmt.Fprint(stdio.Err, usage)
-		return fault.Usagef("unknown command %q", args[0])
+	if len(args) > 0 && strings.HasPrefix(args[0], "__complete") {
+		forCompletion(root)
 	}
-}
-
-// newFlagSet returns a flag set that reports errors instead of exiting.
-func newFlagSet(name string, stdio Stdio) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stdio.Err)
-	return fs
-}
-
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err != nil && !*ran && fault.KindOf(err) == fault.KindUnclassified {
 		return fault.Usage(err)
 	}
-	if fs.NArg() > 0 {
-		return fault.Usagef("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
-	}
-	return nil
+	return err
 }
 
 // httpClient is the client every outbound call uses: the core's (httpx),

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/airlock-dev/airlock/internal/fault"
 	"github.com/airlock-dev/airlock/internal/githubsim"
 )
@@ -56,13 +58,37 @@ const demoApprovers = githubsim.DefaultApprover + ", acme/" + githubsim.DefaultT
 // writes the same variables and files a runner would, runs the gate exactly
 // as the action does, and shows each decision. It needs no network and no
 // setup, and fails if a decision is not the one the scenario expects.
-func runDemo(ctx context.Context, args []string, stdio Stdio) error {
-	fs := newFlagSet("demo", stdio)
-	keep := fs.Bool("keep", true, "keep the runner files in the temporary directory")
-	out := fs.String("out", "", "write the signed allow decision, its trusted root and its subject here (default: DIR/attestation in the temporary directory)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
+func newDemoCmd(e *env) *cobra.Command {
+	var keep bool
+	var out string
+	c := &cobra.Command{
+		Use:   "demo",
+		Short: "run the gate against an in-process GitHub: five denies, then an allow",
+		Long: `Plays a GitHub Actions runner against an in-process GitHub, issuer and signing services: writes
+the variables and files a runner would, runs the gate exactly as the action does, and shows each
+decision — five denies (wrong environment and ref, a changed agent, an escalation, a live QA
+credential, a self-approval), then an allow that is signed, verified, exported as grants, minted
+and revoked. Needs no network and no setup; fails if a decision is not the one expected.`,
+		Example: `  airlock demo
+  airlock demo --keep=false
+  airlock demo --out ./attestation     # then: airlock verify as the demo prints`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runDemo(c.Context(), keep, out, e.stdio)
+		},
 	}
+	c.Flags().BoolVar(&keep, "keep", true, "keep the runner files in the temporary directory (--keep=false removes them)")
+	c.Flags().StringVar(&out, "out", "", "write the signed allow decision, its trusted root and its subject to `DIR` (default: attestation/ in the temporary directory)")
+	setExitCodes(c,
+		"0  every scenario decided as expected",
+		"1  a scenario decided otherwise",
+		"2  usage",
+		"3  the in-process services could not start")
+	return c
+}
+
+func runDemo(ctx context.Context, keepFiles bool, outDir string, stdio Stdio) error {
+	keep, out := &keepFiles, &outDir
 	sim, err := githubsim.New()
 	if err != nil {
 		return fault.Operationalf("demo: start the in-process GitHub: %w", err)
@@ -257,7 +283,7 @@ func runDemoScenario(ctx context.Context, sim *githubsim.Server, root string, n 
 
 	fmt.Fprintf(stdio.Out, "\n── run %d: %s\n", n, sc.title)
 	var report strings.Builder
-	err = runGate(ctx, nil, func(k string) string { return env[k] }, Stdio{In: strings.NewReader(""), Out: log, Err: &report})
+	err = runActionMode(ctx, "", func(k string) string { return env[k] }, Stdio{In: strings.NewReader(""), Out: log, Err: &report})
 	got := exitCode(err)
 	io.WriteString(stdio.Out, indent(report.String()))
 	fmt.Fprintf(stdio.Out, "exit code %d · step summary %s · outputs %s\n", got, env["GITHUB_STEP_SUMMARY"], env["GITHUB_OUTPUT"])

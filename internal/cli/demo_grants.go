@@ -36,7 +36,7 @@ func demoGrants(ctx context.Context, sim *githubsim.Server, out, subject string,
 	}
 	fmt.Fprintf(stdio.Out, "\nat runtime, the allow's grants become an OPA bundle (verified again first):\n  cd %s && airlock grants export %s\n", out, strings.Join(shown, " "))
 	var report strings.Builder
-	if err := runGrantsExport(ctx, args, nil, Stdio{In: strings.NewReader(""), Out: &report, Err: &report}, time.Now); err != nil {
+	if err := run(ctx, append([]string{"grants", "export"}, args...), func(string) string { return "" }, Stdio{In: strings.NewReader(""), Out: &report, Err: &report}); err != nil {
 		io.WriteString(stdio.Out, indent(report.String()))
 		return fmt.Errorf("demo: grants export: %w", err)
 	}

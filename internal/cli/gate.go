@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/airlock-dev/airlock/internal/actionio"
 	"github.com/airlock-dev/airlock/internal/approvals"
 	"github.com/airlock-dev/airlock/internal/fault"
@@ -31,8 +33,8 @@ var defaultAllowedRefs = []string{gate.DefaultBranchRef, "refs/tags/*"}
 
 // gateInputs reads the gate's configuration from action inputs and runner
 // variables (parseRun validates it). Only here and in actionio is the
-// environment read.
-func gateInputs(r *actionio.Runner, getenv func(string) string) (gate.Config, time.Duration, string, error) {
+// environment read. mode names the command in what it says outside Actions.
+func gateInputs(r *actionio.Runner, getenv func(string) string, mode string) (gate.Config, time.Duration, string, error) {
 	cfg := gate.Config{
 		Environment:        orDefault(r.Input("environment"), "production"),
 		Workflow:           r.Input("workflow"),
@@ -84,7 +86,7 @@ func gateInputs(r *actionio.Runner, getenv func(string) string) (gate.Config, ti
 	}
 	for _, v := range []string{"GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"} {
 		if getenv(v) == "" {
-			return cfg, 0, "", fault.Usagef("%s is not set: `airlock gate` runs as a GitHub Actions step (see `airlock demo` to try it locally)", v)
+			return cfg, 0, "", fault.Usagef("%s is not set: `airlock %s` runs as a GitHub Actions step (see `airlock %s --help` for what it reads, `airlock demo` to try it locally)", v, mode, mode)
 		}
 	}
 	ws, err := workspaceDir(getenv)
@@ -121,12 +123,34 @@ func approvalsInputs(r *actionio.Runner) (approvals.Request, error) {
 	return req, nil
 }
 
-func runGate(ctx context.Context, args []string, getenv func(string) string, stdio Stdio) error {
-	fs := newFlagSet("gate", stdio)
-	if err := parseFlags(fs, args); err != nil {
-		return err
+func newGateCmd(e *env) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "gate",
+		Short: "run the promotion gate (the action; reads INPUT_* and the runner's variables)",
+		Long: `Runs the promotion gate as a step of a GitHub Actions deployment job: verifies the job's OIDC
+token, reads the run, its approvals and the manifests through the API, probes the QA credentials,
+evaluates the Rego policy, signs the decision and writes outputs, summary and documents to the
+workspace. It takes no flags: its configuration is the action's inputs, which the runner passes
+as INPUT_* environment variables (listed below). Every input is parsed before the first request.
+Outside Actions, try ` + "`airlock demo`" + ` (an in-process GitHub) or check a repository with ` + "`airlock doctor`" + `.`,
+		Example: `  # in a workflow (the action runs this command):
+  - uses: airlock-dev/airlock@<full commit SHA>
+    with:
+      environment: production
+      approvers: acme/release
+      qa-credentials: none`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runActionMode(c.Context(), "", e.getenv, e.stdio)
+		},
 	}
-	return runActionMode(ctx, "", getenv, stdio)
+	c.Annotations = map[string]string{annotationInputs: modeGate}
+	setExitCodes(c,
+		"0  allow (signed, and minted if asked)",
+		"1  deny (the reasons are in the outputs, the summary and the log)",
+		"2  an input or runner variable is missing or malformed, or the policy does not load",
+		"3  airlock could not decide, or decided but could not sign or publish")
+	return c
 }
 
 // runActionMode parses every input of the run, then runs the gate or the check

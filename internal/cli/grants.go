@@ -8,18 +8,17 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/airlock-dev/airlock/internal/fault"
 	"github.com/airlock-dev/airlock/internal/grants"
 	"github.com/airlock-dev/airlock/internal/verify"
 )
 
-const grantsUsage = `usage: airlock grants export --out FILE [--signing-key FILE [--signing-key-id ID]]
-                             [verify's flags] [ARTIFACT | --digest ALG:HEX]
-
-Verifies one decision bundle exactly as ` + "`airlock verify`" + ` does (the same --bundle,
---release, trust, identity, policy, artifact and --timeout flags; see airlock verify -h), and
-requires it to be an allow, unexpired now, for the given artifact. Then writes
-an OPA bundle (.tar.gz) that a runtime policy point asks about every tool call:
+const grantsExportLong = `Verifies one decision bundle exactly as ` + "`airlock verify`" + ` does (the same --bundle, --release,
+trust, identity, policy, artifact and --timeout flags), and requires it to be an allow, unexpired
+now, for the given artifact. Then writes an OPA bundle (.tar.gz) that a runtime policy point asks
+about every tool call:
 
   .manifest                 revision = the decision bundle's sha256, roots ["airlock/grants"]
   data.json                 (under data.airlock.grants.decision) grants, notAfter, subject,
@@ -28,40 +27,55 @@ an OPA bundle (.tar.gz) that a runtime policy point asks about every tool call:
                             package airlock.grants: allow, reasons, response for
                             input {"tool", "access": read|write|execute, "scope", "resource"?}
 
-  --out FILE                the bundle to write
-  --signing-key FILE        sign the bundle in OPA's format (.signatures.json) with this PEM
-                            private key (RSA ≥ 2048 → RS256, EC P-256/384/521 → ES256/384/512,
-                            Ed25519 → EdDSA); OPA then refuses it if changed:
-                            opa run --server --bundle FILE --verification-key PUB.pem \
-                              --verification-key-id ID --signing-alg ALG
-  --signing-key-id ID       the key id (default "default", as opa run's)
+With --signing-key the bundle is signed in OPA's format (.signatures.json): RSA ≥ 2048 → RS256,
+EC P-256/384/521 → ES256/384/512, Ed25519 → EdDSA; OPA then refuses it if changed.
 
-Not taken: --format, --any, --predicate-type, --include-deny (only an allow
-decision exports), --at (the decision must hold now).
+Not taken: --format, --any, --predicate-type, --include-deny (only an allow decision exports),
+--at (the decision must hold now).`
 
-Exit: 0 written · 1 verification failed, a deny, expired, or no grants ·
-2 usage, unreadable trust material or signing key · 3 operational`
-
-// runGrants dispatches `airlock grants …`.
-func runGrants(ctx context.Context, args []string, getenv func(string) string, stdio Stdio) error {
-	if len(args) == 0 || args[0] != "export" {
-		fmt.Fprintln(stdio.Err, grantsUsage)
-		return fault.Usagef("usage: airlock grants export --out FILE [verify's flags] [ARTIFACT | --digest ALG:HEX]")
-	}
-	return runGrantsExport(ctx, args[1:], getenv, stdio, time.Now)
+func newGrantsCmd(e *env) *cobra.Command {
+	return groupCmd("grants", "verify an allow decision, then write its grants as an OPA bundle",
+		"usage: airlock grants export --out FILE [verify's flags] [ARTIFACT | --digest ALG:HEX]",
+		newGrantsExportCmd(e))
 }
 
-func runGrantsExport(ctx context.Context, args []string, getenv func(string) string, stdio Stdio, now func() time.Time) error {
-	fs := newFlagSet("grants export", stdio)
-	fs.Usage = func() { fmt.Fprintln(stdio.Err, grantsUsage) }
-	f := bindVerifyFlags(fs, false)
-	out := fs.String("out", "", "")
-	keyPath := fs.String("signing-key", "", "")
-	keyID := fs.String("signing-key-id", "", "")
-	artifactPaths, err := parseInterspersed(fs, args)
-	if err != nil {
-		return err
+// grantsExportFlags are the flags of `airlock grants export` besides verify's.
+type grantsExportFlags struct {
+	verify              *verifyFlags
+	out, keyPath, keyID string
+}
+
+func newGrantsExportCmd(e *env) *cobra.Command {
+	f := &grantsExportFlags{}
+	c := &cobra.Command{
+		Use:   "export --out FILE [verify's flags] [ARTIFACT | --digest ALG:HEX]",
+		Short: "verify one allow decision and write its grants as an OPA bundle",
+		Long:  grantsExportLong,
+		Example: `  airlock grants export --out grants.tar.gz --bundle app.tgz.sigstore.json \
+    --repo acme/agent --signer-workflow acme/agent/.github/workflows/promote.yml app.tgz
+  opa run --server --bundle grants.tar.gz --verification-key pub.pem \
+    --verification-key-id default --signing-alg ES256`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			return runGrantsExport(c.Context(), f, args, e.getenv, e.stdio, time.Now)
+		},
 	}
+	c.DisableFlagsInUseLine = true
+	fs := c.Flags()
+	fs.StringVar(&f.out, "out", "", "the OPA bundle `FILE` to write (required)")
+	fs.StringVar(&f.keyPath, "signing-key", "", "sign the bundle in OPA's format with this PEM private key `FILE`")
+	fs.StringVar(&f.keyID, "signing-key-id", "", "the key `ID` (default \"default\", as opa run's)")
+	f.verify = bindVerifyFlags(fs, false)
+	setExitCodes(c,
+		"0  written",
+		"1  verification failed, a deny, expired, or no grants",
+		"2  usage, unreadable trust material or signing key",
+		"3  operational")
+	return c
+}
+
+func runGrantsExport(ctx context.Context, g *grantsExportFlags, artifactPaths []string, getenv func(string) string, stdio Stdio, now func() time.Time) error {
+	f, out, keyPath, keyID := g.verify, &g.out, &g.keyPath, &g.keyID
 	switch {
 	case *out == "":
 		return fault.Usagef("grants export: --out FILE is required")

@@ -81,9 +81,9 @@ func TestGrantsExport(t *testing.T) {
 		{"two allows", []string{e.artifact, "--bundle", allow, "--bundle", noGrants, tr, "--repo", "acme/agent", "--out", out}, ExitUsage, "give the one to export"},
 
 		{"no --out", []string{e.artifact, "--bundle", allow, tr, "--repo", "acme/agent"}, ExitUsage, "--out FILE is required"},
-		{"unknown flag", []string{e.artifact, "--bundel", allow, "--out", out}, ExitUsage, "flag provided but not defined"},
-		{"--include-deny is not taken", []string{e.artifact, "--bundle", deny, tr, "--repo", "acme/agent", "--out", out, "--include-deny"}, ExitUsage, "not defined"},
-		{"--format is not taken", []string{e.artifact, "--bundle", allow, tr, "--repo", "acme/agent", "--out", out, "--format", "json"}, ExitUsage, "not defined"},
+		{"unknown flag", []string{e.artifact, "--bundel", allow, "--out", out}, ExitUsage, "unknown flag --bundel (did you mean --bundle?)"},
+		{"--include-deny is not taken", []string{e.artifact, "--bundle", deny, tr, "--repo", "acme/agent", "--out", out, "--include-deny"}, ExitUsage, "unknown flag --include-deny"},
+		{"--format is not taken", []string{e.artifact, "--bundle", allow, tr, "--repo", "acme/agent", "--out", out, "--format", "json"}, ExitUsage, "unknown flag --format"},
 		{"--at", []string{e.artifact, "--bundle", expired, tr, "--repo", "acme/agent", "--out", out, "--at", time.Now().Add(-30 * time.Minute).Format(time.RFC3339)}, ExitUsage, "--at"},
 		{"no identity", []string{e.artifact, "--bundle", allow, tr, "--out", out}, ExitUsage, "name the signer"},
 		{"no artifact", []string{"--bundle", allow, tr, "--repo", "acme/agent", "--out", out}, ExitUsage, "no artifact"},

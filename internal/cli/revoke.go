@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/airlock-dev/airlock/internal/actionio"
 	"github.com/airlock-dev/airlock/internal/attest"
 	"github.com/airlock-dev/airlock/internal/fault"
@@ -16,48 +18,68 @@ import (
 	"github.com/airlock-dev/airlock/internal/verify"
 )
 
-const revokeUsage = `usage: airlock revoke --reason TEXT --signer sigstore|key (--bundle FILE | --release OWNER/REPO@TAG | --repo OWNER/REPO --digest sha256:HEX) [flags]
+const revokeLong = `Signs a revocation of one decision, as the gate signs (keyless as this job's workflow, or with a
+key), and publishes it where the decision lives: next to the decision's bundle on the release, and
+in the attestation store. From then on ` + "`airlock verify`" + ` fails the decision: "revoked at … by …:
+reason".
 
-Signs a revocation of one decision, as the gate signs (keyless as this job's
-workflow, or with a key), and publishes it where the decision lives: next to
-the decision's bundle on the release, and in the attestation store. From then
-on ` + "`airlock verify`" + ` fails the decision: "revoked at … by …: reason".
+The decision is named by exactly one of --bundle, --release (with --decision when the release
+holds more than one), or --repo with --digest (the attestation store, by an artifact's sha256).
+GITHUB_TOKEN is needed to publish (contents: write for the release, attestations: write for the
+store). Every flag, the key and the trusted root are read before the first request.`
 
-The decision:
-  --bundle FILE                  a decision bundle file
-  --release OWNER/REPO@TAG       the release the decision is attached to
-  --decision NAME|sha256:HEX     which decision: the asset NAME on --release, or the
-                                 payload digest among the store's (needed when there
-                                 is more than one)
-  --repo OWNER/REPO --digest sha256:HEX
-                                 look the decision up in the attestation store by
-                                 an artifact's digest
+const revokeExample = `  # in a workflow_dispatch job of the promotion workflow (permissions: id-token: write, contents: write)
+  airlock revoke --signer sigstore --release acme/agent@v1.4.0 \
+    --reason "QA token found in production logs"
 
-Why and who:
-  --reason TEXT                  required: why the decision no longer counts
-  --signer sigstore|key          required: keyless from a workflow (the job's OIDC
-                                 token; needs permissions: id-token: write), or key
-  --signing-key-env NAME         with --signer key: the variable holding the PEM
-                                 private key (default AIRLOCK_SIGNING_KEY)
-  --fulcio-url URL --tsa-url URL --rekor-url URL --transparency-log auto|rekor|tsa
-  --trusted-root FILE | --tuf-url URL --tuf-root FILE
-                                 as the gate's inputs of the same names
-  --oidc-issuer URL              the job token's issuer (default GitHub's)
+  # with a key, the bundle handed to verifiers (--revocations) rather than published
+  airlock revoke --signer key --signing-key-env REVOKE_KEY --bundle decision.sigstore.json \
+    --reason "superseded" --publish-release=false --publish-attestation=false --out .`
 
-Where it goes:
-  --out DIR                      where the revocation bundle is written (default:
-                                 <workspace>/.airlock/revoke-* in Actions, else .)
-  --publish-release=false        do not attach it to --release
-  --publish-attestation=false    do not store it in the attestation store
-                                 (default: stored in the decision's repository)
-  --github-api-url URL           REST API (default $GITHUB_API_URL, else api.github.com)
-  --timeout DURATION             deadline over the whole run (default 2m)
-
-GITHUB_TOKEN is needed to publish (contents: write for the release,
-attestations: write for the store).
-
-Exit: 0 signed and published · 2 usage or configuration · 3 operational (nothing
-counts as revoked unless exit 0)`
+func newRevokeCmd(e *env) *cobra.Command {
+	c := &revokeConfig{}
+	cmd := &cobra.Command{
+		Use:     "revoke --reason TEXT --signer sigstore|key (--bundle FILE | --release OWNER/REPO@TAG | --repo OWNER/REPO --digest sha256:HEX)",
+		Short:   "sign a revocation of one decision and publish it where the decision lives",
+		Long:    revokeLong,
+		Example: revokeExample,
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runRevoke(cmd.Context(), c, e.getenv, e.stdio)
+		},
+	}
+	cmd.DisableFlagsInUseLine = true
+	fs := cmd.Flags()
+	// The decision.
+	fs.StringVar(&c.bundlePath, "bundle", "", "a decision bundle `FILE`")
+	fs.StringVar(&c.release, "release", "", "the release `OWNER/REPO@TAG` the decision is attached to")
+	fs.StringVar(&c.decision, "decision", "", "which decision, `NAME|sha256:HEX`: the asset NAME on --release, or the payload digest among the store's (needed when there is more than one)")
+	fs.StringVar(&c.repo, "repo", "", "with --digest: look the decision up in the attestation store of `OWNER/REPO`")
+	fs.StringVar(&c.digest, "digest", "", "an artifact's digest `sha256:HEX`, with --repo")
+	// Why and who.
+	fs.StringVar(&c.reason, "reason", "", "why the decision no longer counts `TEXT` (required)")
+	fs.StringVar(&c.flags.signer, "signer", "", "`sigstore|key` (required): keyless from a workflow (the job's OIDC token; needs permissions: id-token: write), or a key")
+	fs.StringVar(&c.flags.keyEnv, "signing-key-env", defaultSigningKeyEnv, "with --signer key: the variable `NAME` holding the PEM private key")
+	fs.StringVar(&c.flags.fulcio, "fulcio-url", "", "Fulcio `URL`, as the gate's input")
+	fs.StringVar(&c.flags.tsa, "tsa-url", "", "timestamp authority `URL`, as the gate's input")
+	fs.StringVar(&c.flags.rekor, "rekor-url", "", "Rekor `URL`, as the gate's input")
+	fs.StringVar(&c.flags.tlog, "transparency-log", gate.LogAuto, "`auto|rekor|tsa`, as the gate's input")
+	fs.StringVar(&c.flags.trustedRoot, "trusted-root", "", "trusted_root.json `FILE`, as the gate's input")
+	fs.StringVar(&c.flags.tufURL, "tuf-url", "", "TUF repository `URL`, as the gate's input (with --tuf-root)")
+	fs.StringVar(&c.flags.tufRoot, "tuf-root", "", "root.json `FILE` that anchors trust in --tuf-url")
+	fs.StringVar(&c.flags.issuer, "oidc-issuer", gate.DefaultIssuer, "the job token's issuer `URL`")
+	// Where it goes.
+	fs.StringVar(&c.out, "out", "", "`DIR` the revocation bundle is written to (default: <workspace>/.airlock/revoke-* in Actions, else .)")
+	fs.BoolVar(&c.publishRelease, "publish-release", true, "attach it to --release (--publish-release=false does not)")
+	fs.BoolVar(&c.publishAttestation, "publish-attestation", true, "store it in the decision's repository's attestation store (--publish-attestation=false does not)")
+	fs.StringVar(&c.apiURL, "github-api-url", "", "REST API `URL` (default $GITHUB_API_URL, else api.github.com)")
+	fs.DurationVar(&c.timeout, "timeout", defaultTimeout, "deadline `DURATION` over the whole run (at most 30m)")
+	setExitCodes(cmd,
+		"0  signed and published",
+		"2  usage or configuration",
+		"3  operational (nothing counts as revoked unless exit 0)")
+	return cmd
+}
 
 // revokeConfig is every flag of `airlock revoke`, parsed and checked before
 // any request, file read from the network or signature.
@@ -68,37 +90,18 @@ type revokeConfig struct {
 	gate                                                             gate.Config
 	attest                                                           gate.AttestConfig
 	timeout                                                          time.Duration
+	flags                                                            revokeFlags
 }
 
-func parseRevoke(args []string, getenv func(string) string, stdio Stdio) (*revokeConfig, error) {
-	fs := newFlagSet("revoke", stdio)
-	fs.Usage = func() { fmt.Fprintln(stdio.Err, revokeUsage) }
-	c := &revokeConfig{}
-	var signer, keyEnv, fulcio, tsa, rekor, tlog, trustedRoot, tufURL, tufRoot, issuer string
-	fs.StringVar(&c.bundlePath, "bundle", "", "")
-	fs.StringVar(&c.release, "release", "", "")
-	fs.StringVar(&c.decision, "decision", "", "")
-	fs.StringVar(&c.repo, "repo", "", "")
-	fs.StringVar(&c.digest, "digest", "", "")
-	fs.StringVar(&c.reason, "reason", "", "")
-	fs.StringVar(&signer, "signer", "", "")
-	fs.StringVar(&keyEnv, "signing-key-env", defaultSigningKeyEnv, "")
-	fs.StringVar(&fulcio, "fulcio-url", "", "")
-	fs.StringVar(&tsa, "tsa-url", "", "")
-	fs.StringVar(&rekor, "rekor-url", "", "")
-	fs.StringVar(&tlog, "transparency-log", gate.LogAuto, "")
-	fs.StringVar(&trustedRoot, "trusted-root", "", "")
-	fs.StringVar(&tufURL, "tuf-url", "", "")
-	fs.StringVar(&tufRoot, "tuf-root", "", "")
-	fs.StringVar(&issuer, "oidc-issuer", gate.DefaultIssuer, "")
-	fs.StringVar(&c.out, "out", "", "")
-	fs.BoolVar(&c.publishRelease, "publish-release", true, "")
-	fs.BoolVar(&c.publishAttestation, "publish-attestation", true, "")
-	fs.StringVar(&c.apiURL, "github-api-url", "", "")
-	fs.DurationVar(&c.timeout, "timeout", defaultTimeout, "")
-	if err := parseFlags(fs, args); err != nil {
-		return nil, err
-	}
+// revokeFlags are the flags parseRevoke turns into the gate's configuration.
+type revokeFlags struct {
+	signer, keyEnv, fulcio, tsa, rekor, tlog, trustedRoot, tufURL, tufRoot, issuer string
+}
+
+func parseRevoke(c *revokeConfig, getenv func(string) string, stdio Stdio) (*revokeConfig, error) {
+	f := c.flags
+	signer, keyEnv, fulcio, tsa, rekor, tlog := f.signer, f.keyEnv, f.fulcio, f.tsa, f.rekor, f.tlog
+	trustedRoot, tufURL, tufRoot, issuer := f.trustedRoot, f.tufURL, f.tufRoot, f.issuer
 
 	sources := 0
 	for _, set := range []bool{c.bundlePath != "", c.release != "", c.digest != ""} {
@@ -244,8 +247,8 @@ func isPayloadDigest(s string) bool {
 	return ok && len(hx) == 64 && err == nil && strings.ToLower(hx) == hx
 }
 
-func runRevoke(ctx context.Context, args []string, getenv func(string) string, stdio Stdio) error {
-	c, err := parseRevoke(args, getenv, stdio)
+func runRevoke(ctx context.Context, flags *revokeConfig, getenv func(string) string, stdio Stdio) error {
+	c, err := parseRevoke(flags, getenv, stdio)
 	if err != nil {
 		return err
 	}

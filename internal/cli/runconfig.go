@@ -44,7 +44,7 @@ func parseRun(ctx context.Context, runner *actionio.Runner, getenv func(string) 
 		}
 		rc.gate = rc.check.Config
 	} else {
-		rc.gate, rc.timeout, rc.ws, err = gateInputs(runner, getenv)
+		rc.gate, rc.timeout, rc.ws, err = gateInputs(runner, getenv, modeGate)
 		if err != nil {
 			return nil, err
 		}

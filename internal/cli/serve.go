@@ -9,6 +9,8 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/spf13/cobra"
+
 	"github.com/airlock-dev/airlock/internal/fault"
 	"github.com/airlock-dev/airlock/internal/policy"
 	"github.com/airlock-dev/airlock/internal/serve"
@@ -16,29 +18,19 @@ import (
 	"github.com/airlock-dev/airlock/internal/verify"
 )
 
-const serveUsage = `usage: airlock serve --config FILE --app-id N [flags]
+const serveLong = `Runs the GitHub App that answers custom deployment protection rules: a job that
+targets a protected environment waits until serve approves it, which it does only
+for a verified, unexpired, unrevoked allow decision of the gate for that
+repository id, environment and run, made under a reviewed policy; anything else is
+rejected with a comment naming why. It serves POST /webhook, GET /healthz,
+/readyz and /metrics.
 
-Runs the GitHub App that answers custom deployment protection rules: a job
-that targets a protected environment waits until serve approves it, which
-it does only for a verified, unexpired, unrevoked allow decision of the gate
-for that repository, environment and run, made under a reviewed policy.
+The secrets are read once, never logged and never accepted as flag values (a
+process's arguments are visible to every user of the machine). The configuration
+is read in full, trust material and policies included, before serve listens.`
 
-  --config FILE              rules per repository and environment (YAML, strict)
-  --app-id N                 the GitHub App's id (default $AIRLOCK_APP_ID)
-  --private-key-file FILE    the app's private key, PEM (default: the PEM in
-                             $AIRLOCK_APP_PRIVATE_KEY)
-  --webhook-secret-env NAME  variable holding the webhook secret
-                             (default AIRLOCK_WEBHOOK_SECRET)
-  --webhook-secret-file FILE the webhook secret in a file instead (a mounted secret)
-  --listen ADDR              where to listen (default :8080): POST /webhook,
-                             GET /healthz, /readyz, /metrics
-
-The secrets are read once, never logged and never accepted as flag values
-(a process's arguments are visible to every user of the machine). The
-configuration is read in full, trust material included, before listening.
-
-Exit: 0 stopped by a signal after answering what was accepted · 2 usage or
-configuration · 3 the address cannot be listened on, or serving failed`
+const serveExample = `  export AIRLOCK_WEBHOOK_SECRET=…
+  airlock serve --config serve.yaml --app-id 123456 --private-key-file app.pem --listen :8080`
 
 // Names of the variables serve reads by default.
 const (
@@ -47,19 +39,40 @@ const (
 	envWebhookSecret = "AIRLOCK_WEBHOOK_SECRET"
 )
 
-func runServe(ctx context.Context, args []string, getenv func(string) string, stdio Stdio) error {
-	fs := newFlagSet("serve", stdio)
-	fs.Usage = func() { fmt.Fprintln(stdio.Err, serveUsage) }
-	var configPath, appIDText, keyFile, secretEnv, secretFile, listen string
-	fs.StringVar(&configPath, "config", "", "")
-	fs.StringVar(&appIDText, "app-id", "", "")
-	fs.StringVar(&keyFile, "private-key-file", "", "")
-	fs.StringVar(&secretEnv, "webhook-secret-env", envWebhookSecret, "")
-	fs.StringVar(&secretFile, "webhook-secret-file", "", "")
-	fs.StringVar(&listen, "listen", ":8080", "")
-	if err := parseFlags(fs, args); err != nil {
-		return err
+type serveFlags struct {
+	configPath, appIDText, keyFile, secretEnv, secretFile, listen string
+}
+
+func newServeCmd(e *env) *cobra.Command {
+	f := &serveFlags{}
+	c := &cobra.Command{
+		Use:     "serve --config FILE --app-id N [flags]",
+		Short:   "the GitHub App holding an environment until a verified allow decision exists",
+		Long:    serveLong,
+		Example: serveExample,
+		Args:    noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runServe(c.Context(), f, e.getenv, e.stdio)
+		},
 	}
+	c.DisableFlagsInUseLine = true
+	fs := c.Flags()
+	fs.StringVar(&f.configPath, "config", "", "rules per repository and environment, YAML `FILE` (strict; required)")
+	fs.StringVar(&f.appIDText, "app-id", "", "the GitHub App's id `N` (default $"+envAppID+")")
+	fs.StringVar(&f.keyFile, "private-key-file", "", "the app's PEM private key `FILE` (default: the PEM in $"+envAppPrivateKey+")")
+	fs.StringVar(&f.secretEnv, "webhook-secret-env", envWebhookSecret, "the variable `NAME` holding the webhook secret")
+	fs.StringVar(&f.secretFile, "webhook-secret-file", "", "the webhook secret in `FILE` instead (a mounted secret)")
+	fs.StringVar(&f.listen, "listen", ":8080", "where to listen, `ADDR`")
+	setExitCodes(c,
+		"0  stopped by a signal after answering what it had accepted",
+		"2  usage or configuration (the configuration file named with FILE:LINE)",
+		"3  the address cannot be listened on, or serving failed")
+	return c
+}
+
+func runServe(ctx context.Context, f *serveFlags, getenv func(string) string, stdio Stdio) error {
+	configPath, appIDText, keyFile, secretEnv, secretFile, listen := f.configPath, f.appIDText, f.keyFile, f.secretEnv, f.secretFile, f.listen
+	var err error
 	if configPath == "" {
 		return fault.Usagef("serve: --config FILE is required")
 	}

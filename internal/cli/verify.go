@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"path"
@@ -15,114 +14,66 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/airlock-dev/airlock/internal/fault"
 	"github.com/airlock-dev/airlock/internal/policy"
 	"github.com/airlock-dev/airlock/internal/verify"
 )
 
-const verifyUsage = `usage: airlock verify [flags] [ARTIFACT ...]
+const verifyLong = `Verifies Sigstore bundles (airlock decisions by default) against trusted roots, a signer identity
+and the artifacts they must be about, and prints a report. Bundles come from files (--bundle),
+a release (--release: its *.sigstore.json assets; with no ARTIFACT or --digest every other asset
+but trusted_root.json must be covered, by the sha256 GitHub reports, else downloaded and hashed),
+or GitHub's attestation store (--repo and --digest or ARTIFACT, without --bundle or --release).
+--release and the store read GitHub (GITHUB_TOKEN is optional: public repositories need none;
+drafts and private ones need it); the default trust reads TUF. --offline touches no network.
 
-Verifies Sigstore bundles (airlock decisions by default) against trusted
-roots, a signer identity and the artifacts they must be about. --release
-and the attestation store read GitHub (GITHUB_TOKEN is optional: public
-repositories need none; drafts and private ones need it); the default trust
-reads TUF. --offline touches no network.
+A decision whose notAfter has passed fails ("decision expired"); an auditor checking a past
+deployment verifies it --at the deployment's time. A revoked decision fails with who revoked it,
+when and why.`
 
-  --bundle PATH                  bundle file, JSONL file or directory (repeatable)
-  --release OWNER/REPO@TAG       verify the release's *.sigstore.json assets; with
-                                 no ARTIFACT or --digest, every other asset (but
-                                 trusted_root.json) must be covered, by the sha256
-                                 GitHub reports (else downloaded and hashed)
-  --assets GLOB                  with --release: only the assets matching GLOB must be
-                                 covered (repeatable; the gate's subjects globs)
-  --trusted-root-from-release    trust the release's trusted_root.json asset
-                                 (trusting what the release itself ships)
-  (--repo and --digest or ARTIFACT, without --bundle or --release: the bundles
-   GitHub's attestation store holds for each artifact's sha256)
-  --github-api-url URL           REST API (default $GITHUB_API_URL, else api.github.com)
-  --trusted-root FILE            trusted root JSON, or JSONL of several roots
-                                 (default: public-good and GitHub roots via TUF, cached)
-  --tuf-url URL --tuf-root FILE  trusted root from this TUF repository instead
-  --tuf-cache DIR                TUF cache (default: user cache dir/airlock/tuf)
-  --key FILE                     PEM public key, for key-signed bundles
-  --offline                      use only what is given or cached; never the network
-  --digest ALG:HEX               artifact by digest: sha256, sha384, sha512, gitCommit (repeatable)
-  --certificate-identity SAN     exact signer (or --certificate-identity-regexp, anchored)
-  --certificate-oidc-issuer URL  exact issuer (or --certificate-oidc-issuer-regexp, anchored)
-  --repo OWNER/REPO              signed in this repository (Source Repository URI)
-  --signer-workflow OWNER/REPO/.github/workflows/FILE[@REF]
-  --source-ref REF               built from this ref (refs/heads/main, refs/tags/v1)
-  --deny-self-hosted-runners     require a GitHub-hosted runner
-  --predicate-type URI           required predicate type (default: airlock's decision)
-  --any                          accept any signed content, message signatures included
-  --include-deny                 list refusals (deny decisions) instead of failing on them
-  --at RFC3339                   check decision validity at this time instead of now
-  --policy-digest sha256:HEX     the decision was made under this policy set
-                                 (repeatable; ` + "`airlock policy digest DIR`" + ` prints it)
-  --policy DIR                   re-evaluate each decision's recorded evidence under
-                                 this policy directory (as the gate's policy input)
-                                 and report whether it would still pass
-  --require-policy-pass          with --policy: a decision that would now be denied fails
-  --revocations PATH             revocation bundles (file, JSONL or directory; repeatable),
-                                 besides those found among the bundles, the release
-                                 and the attestation store
-  --revoker-identity SAN         who may revoke (exact certificate SAN; issuer from
-                                 --revoker-oidc-issuer, else --certificate-oidc-issuer,
-                                 else GitHub's)
-  --revoker-workflow OWNER/REPO/.github/workflows/FILE[@REF]
-                                 who may revoke, by signing workflow
-                                 (default for both: the decision's own signer)
-  --latest                       fail every allow a newer allow for the same subject
-                                 and environment supersedes
-  --format table|json            output (default table)
-  --jobs N                       concurrent verifications (default: CPUs)
-  --timeout DURATION             deadline over the whole run: TUF, GitHub, blob
-                                 storage and verification (default 2m, at most 30m)
+const verifyExample = `  # a decision bundle for a file, signed by the promotion workflow of acme/agent
+  airlock verify app.tgz --bundle app.tgz.sigstore.json \
+    --repo acme/agent --signer-workflow acme/agent/.github/workflows/promote.yml
 
-Exit: 0 all verified · 1 any failure, deny, expired, revoked, or no attestation found ·
-2 usage or unreadable trust material · 3 operational`
+  # was every asset of the release cleared by a verified decision?
+  airlock verify --release acme/agent@v1.4.0 --repo acme/agent
 
-// stringList is a repeatable flag.
-type stringList []string
+  # a past deployment, under the policy it was decided with
+  airlock verify --bundle decision.sigstore.json --digest gitCommit:3f2a… \
+    --at 2026-12-01T10:00:00Z --policy-digest sha256:… --output json`
 
-func (s *stringList) String() string     { return strings.Join(*s, ",") }
-func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+var verifyExitCodes = []string{
+	"0  all verified",
+	"1  any failure, deny, expired, revoked, or no attestation found",
+	"2  usage or unreadable trust material",
+	"3  operational: GitHub, TUF or blob storage failed, or --timeout passed",
+}
 
-// parseInterspersed parses flags that may come before or after positional
-// arguments (`airlock verify app.tgz --bundle app.sigstore.json`), as users
-// of cosign and gh expect; "--" ends the flags.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, fault.Usage(err)
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
+func newVerifyCmd(e *env) *cobra.Command {
+	var f *verifyFlags
+	c := &cobra.Command{
+		Use:     "verify [flags] [ARTIFACT ...]",
+		Short:   "verify Sigstore bundles (airlock decisions) and the artifacts they are about",
+		Long:    verifyLong,
+		Example: verifyExample,
+		Args:    cobra.ArbitraryArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			return runVerify(c.Context(), f, args, e.getenv, e.stdio)
+		},
 	}
+	c.DisableFlagsInUseLine = true
+	f = bindVerifyFlags(c.Flags(), true)
+	setExitCodes(c, verifyExitCodes...)
+	return c
 }
 
 // runVerify is the auditor's command. Every path that printed a failure
 // returns an error: exit 0 means everything asked for was verified.
-func runVerify(ctx context.Context, args []string, getenv func(string) string, stdio Stdio) error {
+func runVerify(ctx context.Context, f *verifyFlags, artifactPaths []string, getenv func(string) string, stdio Stdio) error {
 	defer collectLate(getenv)()
-	fs := newFlagSet("verify", stdio)
-	fs.Usage = func() { fmt.Fprintln(stdio.Err, verifyUsage) }
-	f := bindVerifyFlags(fs, true)
-	artifactPaths, err := parseInterspersed(fs, args)
-	if err != nil {
-		return err
-	}
 	switch {
 	case f.format != "table" && f.format != "json":
 		return fault.Usagef("verify: --format: expected table or json, got %q", f.format)
@@ -171,8 +122,8 @@ func collectLate(getenv func(string) string) func() {
 // verifyFlags are verify's flags. `airlock grants export` binds the same
 // ones, so that what it exports is verified exactly as verify would.
 type verifyFlags struct {
-	bundles, digests, policyDigests, assetGlobs stringList
-	revocations                                 stringList
+	bundles, digests, policyDigests, assetGlobs []string
+	revocations                                 []string
 	revokerSAN, revokerIssuer, revokerWorkflow  string
 	latest                                      bool
 
@@ -188,44 +139,55 @@ type verifyFlags struct {
 // what is listed rather than what must verify (--format, --any,
 // --predicate-type, --include-deny): commands that act on one verified
 // allow decision leave them out, so that giving one is a usage error.
-func bindVerifyFlags(fs *flag.FlagSet, report bool) *verifyFlags {
+func bindVerifyFlags(fs *pflag.FlagSet, report bool) *verifyFlags {
 	f := &verifyFlags{format: "table"}
-	fs.Var(&f.bundles, "bundle", "")
-	fs.Var(&f.digests, "digest", "")
-	fs.StringVar(&f.trustedRoot, "trusted-root", "", "")
-	fs.StringVar(&f.keyPath, "key", "", "")
-	fs.BoolVar(&f.offline, "offline", false, "")
-	fs.StringVar(&f.tuf.URL, "tuf-url", "", "")
-	fs.StringVar(&f.tuf.RootPath, "tuf-root", "", "")
-	fs.StringVar(&f.tuf.CacheDir, "tuf-cache", "", "")
-	fs.StringVar(&f.id.SAN, "certificate-identity", "", "")
-	fs.StringVar(&f.id.SANRegexp, "certificate-identity-regexp", "", "")
-	fs.StringVar(&f.id.Issuer, "certificate-oidc-issuer", "", "")
-	fs.StringVar(&f.id.IssuerRegexp, "certificate-oidc-issuer-regexp", "", "")
-	fs.StringVar(&f.id.Repo, "repo", "", "")
-	fs.StringVar(&f.id.SignerWorkflow, "signer-workflow", "", "")
-	fs.StringVar(&f.id.SourceRef, "source-ref", "", "")
-	fs.BoolVar(&f.id.DenySelfHostedRunners, "deny-self-hosted-runners", false, "")
-	fs.StringVar(&f.at, "at", "", "")
-	fs.StringVar(&f.policyDir, "policy", "", "")
-	fs.Var(&f.policyDigests, "policy-digest", "")
-	fs.BoolVar(&f.requirePass, "require-policy-pass", false, "")
-	fs.StringVar(&f.release, "release", "", "")
-	fs.BoolVar(&f.rootFromRelease, "trusted-root-from-release", false, "")
-	fs.Var(&f.assetGlobs, "assets", "")
-	fs.StringVar(&f.apiURL, "github-api-url", "", "")
-	fs.IntVar(&f.jobs, "jobs", 0, "")
-	fs.DurationVar(&f.timeout, "timeout", defaultVerifyTimeout, "")
-	fs.Var(&f.revocations, "revocations", "")
-	fs.StringVar(&f.revokerSAN, "revoker-identity", "", "")
-	fs.StringVar(&f.revokerIssuer, "revoker-oidc-issuer", "", "")
-	fs.StringVar(&f.revokerWorkflow, "revoker-workflow", "", "")
-	fs.BoolVar(&f.latest, "latest", false, "")
+	// What is verified.
+	fs.StringArrayVar(&f.bundles, "bundle", nil, "bundle file, JSONL file or directory `PATH` (repeatable)")
+	fs.StringVar(&f.release, "release", "", "verify the release's *.sigstore.json assets: `OWNER/REPO@TAG`")
+	fs.StringArrayVar(&f.assetGlobs, "assets", nil, "with --release: only the assets matching `GLOB` must be covered (repeatable; the gate's subjects globs)")
+	fs.StringArrayVar(&f.digests, "digest", nil, "artifact by digest `ALG:HEX`: sha256, sha384, sha512, gitCommit (repeatable)")
+	fs.StringVar(&f.apiURL, "github-api-url", "", "REST API `URL` (default $GITHUB_API_URL, else api.github.com)")
+	// Trust.
+	fs.StringVar(&f.trustedRoot, "trusted-root", "", "trusted root JSON `FILE`, or JSONL of several roots (default: public-good and GitHub roots via TUF, cached)")
+	fs.BoolVar(&f.rootFromRelease, "trusted-root-from-release", false, "trust the release's trusted_root.json asset (trusting what the release itself ships)")
+	fs.StringVar(&f.tuf.URL, "tuf-url", "", "trusted root from this TUF repository `URL` (with --tuf-root)")
+	fs.StringVar(&f.tuf.RootPath, "tuf-root", "", "the root.json `FILE` that anchors trust in --tuf-url")
+	fs.StringVar(&f.tuf.CacheDir, "tuf-cache", "", "TUF cache `DIR` (default: user cache dir/airlock/tuf)")
+	fs.StringVar(&f.keyPath, "key", "", "PEM public key `FILE`, for key-signed bundles")
+	fs.BoolVar(&f.offline, "offline", false, "use only what is given or cached; never the network")
+	// Who signed.
+	fs.StringVar(&f.id.SAN, "certificate-identity", "", "exact signer `SAN`")
+	fs.StringVar(&f.id.SANRegexp, "certificate-identity-regexp", "", "signer SAN `REGEXP` (anchored)")
+	fs.StringVar(&f.id.Issuer, "certificate-oidc-issuer", "", "exact signer's OIDC issuer `URL`")
+	fs.StringVar(&f.id.IssuerRegexp, "certificate-oidc-issuer-regexp", "", "signer's OIDC issuer `REGEXP` (anchored)")
+	fs.StringVar(&f.id.Repo, "repo", "", "signed in this repository `OWNER/REPO` (Source Repository URI)")
+	fs.StringVar(&f.id.SignerWorkflow, "signer-workflow", "", "signed by this workflow: `OWNER/REPO/.github/workflows/FILE[@REF]`")
+	fs.StringVar(&f.id.SourceRef, "source-ref", "", "built from this `REF` (refs/heads/main, refs/tags/v1)")
+	fs.BoolVar(&f.id.DenySelfHostedRunners, "deny-self-hosted-runners", false, "require a GitHub-hosted runner")
+	// What the decision must say.
 	if report {
-		fs.StringVar(&f.predicateType, "predicate-type", "", "")
-		fs.BoolVar(&f.anyContent, "any", false, "")
-		fs.BoolVar(&f.includeDeny, "include-deny", false, "")
-		fs.StringVar(&f.format, "format", "table", "")
+		fs.StringVar(&f.predicateType, "predicate-type", "", "required predicate type `URI` (default: airlock's decision)")
+		fs.BoolVar(&f.anyContent, "any", false, "accept any signed content, message signatures included")
+		fs.BoolVar(&f.includeDeny, "include-deny", false, "list refusals (deny decisions) instead of failing on them")
+	}
+	fs.StringVar(&f.at, "at", "", "check decision validity at this `RFC3339` time instead of now (a past deployment's time)")
+	fs.StringArrayVar(&f.policyDigests, "policy-digest", nil, "the decision was made under this policy set `sha256:HEX` (repeatable; airlock policy digest DIR prints it)")
+	fs.StringVar(&f.policyDir, "policy", "", "re-evaluate each decision's recorded evidence under this policy `DIR` (as the gate's policy input) and report whether it would still pass")
+	fs.BoolVar(&f.requirePass, "require-policy-pass", false, "with --policy: a decision that would now be denied fails")
+	// Revocation and freshness.
+	fs.StringArrayVar(&f.revocations, "revocations", nil, "revocation bundles `PATH` (file, JSONL or directory; repeatable), besides those found among the bundles, the release and the attestation store")
+	fs.StringVar(&f.revokerSAN, "revoker-identity", "", "who may revoke: exact certificate `SAN` (issuer from --revoker-oidc-issuer, else --certificate-oidc-issuer, else GitHub's; default: the decision's own signer)")
+	fs.StringVar(&f.revokerIssuer, "revoker-oidc-issuer", "", "the revoker's OIDC issuer `URL`")
+	fs.StringVar(&f.revokerWorkflow, "revoker-workflow", "", "who may revoke, by signing workflow `OWNER/REPO/.github/workflows/FILE[@REF]`")
+	fs.BoolVar(&f.latest, "latest", false, "fail every allow a newer allow for the same subject and environment supersedes")
+	// How.
+	if report {
+		fs.StringVarP(&f.format, "format", "o", "table", "output `table|json` (--output is the same flag)")
+	}
+	fs.IntVar(&f.jobs, "jobs", 0, "concurrent verifications `N` (default: CPUs)")
+	fs.DurationVar(&f.timeout, "timeout", defaultVerifyTimeout, "deadline `DURATION` over the whole run: TUF, GitHub, blob storage and verification (at most 30m)")
+	if report {
+		aliasFlag(fs, "output", "format")
 	}
 	return f
 }

@@ -490,6 +490,10 @@ func TestVerifyTimeout(t *testing.T) {
 		})
 	}
 	t.Run("bad --timeout is a usage error before any request", func(t *testing.T) {
+		// A GitHub of its own: the slow-body cases above may still be
+		// logging their last answers.
+		e := newGHVerifyEnv(t)
+		e.env["GITHUB_TOKEN"] = e.sim.JobToken()
 		before := len(e.sim.Requests())
 		for _, v := range []string{"0s", "-1s", "31m", "soon"} {
 			code, out, errs := e.run(t, append([]string{"--timeout", v, "--release", "acme/support-agent@v1"}, base[2:]...)...)

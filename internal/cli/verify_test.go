@@ -116,6 +116,9 @@ func TestVerifyExitCodes(t *testing.T) {
 		{"allow by digest", []string{"--bundle", allow, tr, "--repo", "acme/agent", "--digest", e.digest, "--offline"}, ExitAllow, "verified by 1 bundle"},
 		{"flags after the artifact", []string{e.artifact, "--bundle", allow, tr, "--signer-workflow", "acme/agent/.github/workflows/promote.yml", "--source-ref", "refs/heads/main", "--deny-self-hosted-runners"}, ExitAllow, "allow"},
 		{"double dash", []string{"--bundle", allow, tr, "--repo", "acme/agent", "--", e.artifact}, ExitAllow, "allow"},
+		{"--output json is --format json", []string{e.artifact, "--bundle", allow, tr, "--repo", "acme/agent", "--output", "json"}, ExitAllow, `"verified": true`},
+		{"-o json is --format json", []string{e.artifact, "--bundle", allow, tr, "--repo", "acme/agent", "-o", "json"}, ExitAllow, `"verified": true`},
+		{"--output=xml is refused as --format", []string{e.artifact, "--bundle", allow, tr, "--repo", "acme/agent", "--output=xml"}, ExitUsage, `--format: expected table or json, got "xml"`},
 		{"deny", []string{e.artifact, "--bundle", deny, tr, "--repo", "acme/agent"}, ExitDeny, "refused"},
 		{"deny listed is still no allow", []string{e.artifact, "--bundle", deny, tr, "--repo", "acme/agent", "--include-deny"}, ExitDeny, "no verified allow decision"},
 		{"deny listed next to an allow", []string{e.artifact, "--bundle", deny, "--bundle", allow, tr, "--repo", "acme/agent", "--include-deny"}, ExitAllow, "deny"},
@@ -128,7 +131,7 @@ func TestVerifyExitCodes(t *testing.T) {
 		{"one bad bundle fails the batch", []string{e.artifact, "--bundle", truncated, "--bundle", allow, tr, "--repo", "acme/agent"}, ExitDeny, "1 of 2 bundle(s) failed"},
 		{"other predicate type required", []string{e.artifact, "--bundle", allow, tr, "--repo", "acme/agent", "--predicate-type", "https://slsa.dev/provenance/v1"}, ExitDeny, "predicate type"},
 
-		{"unknown flag", []string{"--bundel", allow}, ExitUsage, "flag provided but not defined"},
+		{"unknown flag", []string{"--bundel", allow}, ExitUsage, "unknown flag --bundel (did you mean --bundle?)"},
 		{"bad format", []string{e.artifact, "--bundle", allow, tr, "--repo", "acme/agent", "--format", "xml"}, ExitUsage, "--format"},
 		{"bad --at", []string{e.artifact, "--bundle", allow, tr, "--repo", "acme/agent", "--at", "yesterday"}, ExitUsage, "--at"},
 		{"bad --jobs", []string{e.artifact, "--bundle", allow, tr, "--repo", "acme/agent", "--jobs", "-1"}, ExitUsage, "--jobs"},

@@ -4,7 +4,25 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/spf13/cobra"
 )
+
+func newVersionCmd(e *env) *cobra.Command {
+	c := &cobra.Command{
+		Use:     "version",
+		Short:   "print the version, commit and Go version (also airlock --version)",
+		Example: "  airlock version",
+		Args:    noArgs,
+		RunE: func(*cobra.Command, []string) error {
+			info, ok := debug.ReadBuildInfo()
+			fmt.Fprint(e.stdio.Out, versionLine(info, ok))
+			return nil
+		},
+	}
+	setExitCodes(c, "0  printed", "2  usage")
+	return c
+}
 
 // Commit is set at build time with -ldflags "-X .../internal/cli.Commit=…"
 // by make build and the release; otherwise it comes from the build info.

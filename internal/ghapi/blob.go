@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"sync"
 
-	"github.com/klauspost/compress/s2"
 
 	"github.com/airlock-dev/airlock/internal/fault"
 	"github.com/airlock-dev/airlock/internal/httpx"
@@ -193,19 +192,15 @@ func (c *Client) blobOnce(ctx context.Context, hc *http.Client, u *url.URL, what
 	return body, httpx.Final, nil, nil
 }
 
-// decodeBlob decompresses a Snappy block (s2 decodes Snappy's format) after
-// checking the length it announces, so a small body cannot make airlock
-// allocate beyond the cap.
+// decodeBlob decompresses a Snappy block after checking the length it
+// announces, so a small body cannot make airlock allocate beyond the cap.
 func decodeBlob(what string, body []byte) Attestation {
-	n, err := s2.DecodedLen(body)
-	if err != nil {
-		return Attestation{Err: fmt.Errorf("%s: not a snappy-compressed bundle: %w", what, err)}
-	}
-	if n > MaxAttestationBundleBytes {
-		return Attestation{Err: fmt.Errorf("%s: snappy block decodes to %d bytes, more than %d", what, n, MaxAttestationBundleBytes)}
-	}
-	data, err := s2.Decode(nil, body)
-	if err != nil {
+	data, err := decodeSnappy(body, MaxAttestationBundleBytes)
+	var tooLarge *snappyTooLargeError
+	switch {
+	case errors.As(err, &tooLarge):
+		return Attestation{Err: fmt.Errorf("%s: %w", what, err)}
+	case err != nil:
 		return Attestation{Err: fmt.Errorf("%s: not a snappy-compressed bundle: %w", what, err)}
 	}
 	if !json.Valid(data) {
