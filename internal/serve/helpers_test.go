@@ -5,11 +5,13 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/airlock-dev/airlock/internal/githubsim"
 	"github.com/airlock-dev/airlock/internal/httpx"
 	"github.com/airlock-dev/airlock/internal/serve"
 	"github.com/airlock-dev/airlock/internal/serve/servetest"
@@ -100,4 +102,16 @@ func (r *replica) waitLog(t testing.TB, substr string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// deliverAndReview delivers body (expecting 202) and returns the review of
+// run it leads to.
+func (r *replica) deliverAndReview(t *testing.T, e *servetest.Env, body []byte, run int64) githubsim.DeploymentReview {
+	t.Helper()
+	if code, _ := servetest.Deliver(t, r.url, body, ""); code != http.StatusAccepted {
+		t.Fatalf("webhook: expected 202, got %d", code)
+	}
+	got := e.Reviews(t, run, 1)[0]
+	t.Logf("%s: %s", got.State, got.Comment)
+	return got
 }

@@ -90,12 +90,7 @@ func TestDecisions(t *testing.T) {
 			if envName == "" {
 				envName = servetest.Environment
 			}
-			code, _ := servetest.Deliver(t, r.url, e.Payload(t, run, sha, envName), "")
-			if code != http.StatusAccepted {
-				t.Fatalf("webhook: expected 202, got %d", code)
-			}
-			got := e.Reviews(t, run, 1)[0]
-			t.Logf("%s: %s", got.State, got.Comment)
+			got := r.deliverAndReview(t, e, e.Payload(t, run, sha, envName), run)
 			if got.State != c.state || got.EnvironmentName != envName || got.Installation != servetest.InstallationID {
 				t.Errorf("review: expected %s for %q by installation %d, got %+v", c.state, envName, servetest.InstallationID, got)
 			}
@@ -341,15 +336,6 @@ func edit(t *testing.T, body []byte, f func(p map[string]any)) []byte {
 func TestOtherSources(t *testing.T) {
 	e := servetest.New(t)
 	r := start(t, e, nil)
-	sendAndReview := func(t *testing.T, body []byte, run int64) githubsim.DeploymentReview {
-		t.Helper()
-		if code, _ := servetest.Deliver(t, r.url, body, ""); code != http.StatusAccepted {
-			t.Fatalf("webhook: expected 202, got %d", code)
-		}
-		got := e.Reviews(t, run, 1)[0]
-		t.Logf("%s: %s", got.State, got.Comment)
-		return got
-	}
 
 	t.Run("release asset", func(t *testing.T) {
 		run, sha := e.NewRun()
@@ -363,7 +349,7 @@ func TestOtherSources(t *testing.T) {
 		body := edit(t, e.Payload(t, run, sha, servetest.Environment), func(p map[string]any) {
 			p["deployment"].(map[string]any)["ref"] = "v1.0." + sha[:6]
 		})
-		if got := sendAndReview(t, body, run); got.State != "approved" || !strings.Contains(got.Comment, "release v1.0.") {
+		if got := r.deliverAndReview(t, e, body, run); got.State != "approved" || !strings.Contains(got.Comment, "release v1.0.") {
 			t.Errorf("expected an approval by the release's bundle, got %+v", got)
 		}
 	})
@@ -372,7 +358,7 @@ func TestOtherSources(t *testing.T) {
 		b := e.Sign(t, e.Allow(run, sha))
 		e.Sim.AddAttestation(servetest.Owner, servetest.Repo, githubsim.Attestation{Bundle: b})
 		e.Revoke(t, b, "QA token found in production logs")
-		got := sendAndReview(t, e.Payload(t, run, sha, servetest.Environment), run)
+		got := r.deliverAndReview(t, e, e.Payload(t, run, sha, servetest.Environment), run)
 		if got.State != "rejected" || !strings.Contains(got.Comment, "revoked: QA token found in production logs") {
 			t.Errorf("expected a rejection naming the revocation, got %+v", got)
 		}
@@ -381,7 +367,7 @@ func TestOtherSources(t *testing.T) {
 		run, sha := e.NewRun()
 		e.Publish(t, e.Allow(run, sha))
 		body := edit(t, e.Payload(t, run, sha, servetest.Environment), func(p map[string]any) { delete(p, "installation") })
-		if got := sendAndReview(t, body, run); got.State != "approved" || got.Installation != servetest.InstallationID {
+		if got := r.deliverAndReview(t, e, body, run); got.State != "approved" || got.Installation != servetest.InstallationID {
 			t.Errorf("expected an approval through the repository's installation, got %+v", got)
 		}
 	})
@@ -463,10 +449,7 @@ func TestPolicyReevaluation(t *testing.T) {
 	}
 	run, sha := e.NewRun()
 	e.Publish(t, e.Allow(run, sha)) // no evidence recorded: today's policy denies it
-	if code, _ := servetest.Deliver(t, r.url, e.Payload(t, run, sha, servetest.Environment), ""); code != http.StatusAccepted {
-		t.Fatalf("webhook: expected 202, got %d", code)
-	}
-	got := e.Reviews(t, run, 1)[0]
+	got := r.deliverAndReview(t, e, e.Payload(t, run, sha, servetest.Environment), run)
 	if got.State != "rejected" || !strings.Contains(got.Comment, "would now be denied") {
 		t.Errorf("expected a rejection by the re-evaluation, got %+v", got)
 	}
@@ -515,10 +498,7 @@ func TestDecisionDeadline(t *testing.T) {
 	run, sha := e.NewRun()
 	e.Publish(t, e.Allow(run, sha))
 	e.Sim.InjectFault("GET /repos/{owner}/{repo}/attestations/{subject_digest}", githubsim.Fault{Delay: 2 * time.Second})
-	if code, _ := servetest.Deliver(t, r.url, e.Payload(t, run, sha, servetest.Environment), ""); code != http.StatusAccepted {
-		t.Fatalf("webhook: expected 202, got %d", code)
-	}
-	got := e.Reviews(t, run, 1)[0]
+	got := r.deliverAndReview(t, e, e.Payload(t, run, sha, servetest.Environment), run)
 	if got.State != "rejected" || !strings.Contains(got.Comment, "no decision within 300ms") {
 		t.Errorf("expected a rejection for the deadline, got %+v", got)
 	}
