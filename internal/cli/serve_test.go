@@ -15,6 +15,7 @@ import (
 
 	"github.com/airlock-dev/airlock/internal/githubsim"
 	"github.com/airlock-dev/airlock/internal/serve/servetest"
+	"github.com/airlock-dev/airlock/internal/tufroot/tuftest"
 )
 
 // serveProcess is `airlock serve` running as the shipped binary, as a
@@ -209,5 +210,40 @@ func TestServeManifestArgs(t *testing.T) {
 	code := Main(t.Context(), args, func(string) string { return "" }, Stdio{In: strings.NewReader(""), Out: io.Discard, Err: &errb})
 	if code != ExitUsage || !strings.Contains(errb.String(), "--private-key-file") || strings.Contains(errb.String(), "flag provided but not defined") {
 		t.Errorf("manifest args %q: expected only the missing key file to stop serve, got exit %d: %s", args, code, errb.String())
+	}
+}
+
+// TestServeTUF: a rule whose trusted root comes from a TUF repository
+// fetches it at startup, before serving, and decides with it.
+func TestServeTUF(t *testing.T) {
+	e := servetest.New(t)
+	root, err := e.SS.TrustedRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := tuftest.New(t, root)
+	dir := filepath.Dir(e.Config)
+	servetest.WriteFile(t, filepath.Join(dir, "tuf-root.json"), string(repo.RootJSON()))
+	cfg, err := os.ReadFile(e.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withTUF := strings.Replace(string(cfg), "    trusted_root: trusted_root.json\n", "    tuf:\n      url: "+repo.URL()+"\n      root: tuf-root.json\n", 1)
+	if withTUF == string(cfg) {
+		t.Fatal("the test configuration has no trusted_root line to replace")
+	}
+	servetest.WriteFile(t, e.Config, withTUF)
+	before := repo.Requests()
+	p := startServe(t, e)
+	if repo.Requests() == before {
+		t.Errorf("serve listened without reading the TUF repository")
+	}
+	run, sha := e.NewRun()
+	e.Publish(t, e.Allow(run, sha))
+	if code, _ := servetest.Deliver(t, p.url, e.Payload(t, run, sha, servetest.Environment), ""); code != http.StatusAccepted {
+		t.Fatalf("webhook: expected 202, got %d", code)
+	}
+	if got := e.Reviews(t, run, 1)[0]; got.State != "approved" {
+		t.Errorf("expected approved with the TUF root, got %+v", got)
 	}
 }
