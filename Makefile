@@ -18,7 +18,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 
 .PHONY: demo test build image fmt-check vet lint unit bench tools chromium clean
 
-## demo: run the gate six times against an in-process GitHub (no network): five denies (one a self-approval), then an allow that mints the production credential
+## demo: run the gate six times against an in-process GitHub (no network): five denies (one a self-approval), then an allow that mints the production credential; then airlock serve holds production: it rejects a run no gate decided and approves the next after the gate's allow
 demo:
 	$(GO) run ./cmd/airlock demo
 

@@ -104,8 +104,13 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
 	}
 	deny, allow := strings.LastIndex(out, "decision: DENY"), strings.Index(out, "decision: ALLOW")
-	if n := strings.Count(out, "decision: DENY"); n != 5 || allow < 0 || deny > allow || strings.Count(out, "decision: ALLOW") != 1 {
-		t.Fatalf("expected five DENYs, then an ALLOW:\n%s", out)
+	// The second ALLOW is the gate job of the run airlock serve then approves.
+	if n := strings.Count(out, "decision: DENY"); n != 5 || allow < 0 || deny > allow || strings.Count(out, "decision: ALLOW") != 2 {
+		t.Fatalf("expected five DENYs, then an ALLOW, then the serve run's ALLOW:\n%s", out)
+	}
+	held, approved := strings.Index(out, "rejected — airlock: rejected: no decision found"), strings.Index(out, "approved — airlock: approved by decision sha256:")
+	if held < 0 || approved < held || strings.LastIndex(out, "decision: ALLOW") > approved || strings.LastIndex(out, "decision: ALLOW") < held {
+		t.Errorf("expected airlock serve to reject the undecided run, then approve after the gate's allow:\n%s", out)
 	}
 	for _, want := range []string{
 		"[C1]", `"staging"`, "refs/heads/feature/fast-track",

@@ -92,7 +92,7 @@ func newRootCmd(getenv func(string) string, stdio Stdio) (*cobra.Command, *bool)
 		}
 	}
 	add(groupAction, newGateCmd(e), newCheckCmd(e))
-	add(groupSetup, newDoctorCmd(e), newPolicyCmd(e), newTokenCmd(e), newDemoCmd(e))
+	add(groupSetup, newDoctorCmd(e), newPolicyCmd(e), newTokenCmd(e), newServeCmd(e), newDemoCmd(e))
 	add(groupAudit, newVerifyCmd(e), newRevokeCmd(e), newAuditCmd(e), newGrantsCmd(e))
 	root.AddCommand(newVersionCmd(e))
 	root.SetHelpCommand(newHelpCmd(root))

@@ -216,7 +216,10 @@ func runDemo(ctx context.Context, keepFiles bool, outDir string, stdio Stdio) er
 	if err := demoRevoke(ctx, sim, signing, root, stdio); err != nil { // demo_revoke.go
 		return err
 	}
-	fmt.Fprintf(stdio.Out, "\ndemo: all %d decisions were the expected ones (%d denied, then an allow, then that allow revoked)\n", len(scenarios), len(scenarios)-1)
+	if err := demoServe(ctx, sim, signing, root, engine.Digest(), len(scenarios)+1, scenarios[len(scenarios)-1], stdio); err != nil { // demo_serve.go
+		return err
+	}
+	fmt.Fprintf(stdio.Out, "\ndemo: all %d decisions were the expected ones (%d denied, then an allow, then that allow revoked), and airlock serve held production until the gate allowed\n", len(scenarios), len(scenarios)-1)
 	return nil
 }
 

@@ -389,11 +389,14 @@ func TestContractKnownExampleValues(t *testing.T) {
 // carries: "check-annotation"), pulls/list-files (does the pull request touch a
 // promotion file: "diff-entry") and git/get-commit (the parents of the
 // verified merge commit: "git-commit"). `airlock verify --release` adds
-// repos/get-release-asset (downloading bundles: "release-asset").
+// repos/get-release-asset (downloading bundles: "release-asset"). `airlock
+// serve` adds apps/get-repo-installation (which installation of the app
+// covers a repository: "installation", read with the app's JWT).
 var simRoutesOutsideDescription = map[string]bool{
 	"repos/get": true, "repos/get-content": true, "rate-limit/get": true, "pulls/get": true, "pulls/list-reviews": true,
 	"repos/list-releases": true, "repos/delete-release-asset": true, "repos/get-release-asset": true,
 	"checks/list-for-ref": true, "checks/list-annotations": true, "pulls/list-files": true, "git/get-commit": true,
+	"apps/get-repo-installation": true,
 	// `airlock audit`: repos/list-deployments ("deployment" items) and
 	// repos/list-for-org ("minimal-repository" items), as GitHub's docs show.
 	"repos/list-deployments": true, "repos/list-for-org": true,

@@ -245,6 +245,8 @@ type Server struct {
 	repos         map[string]*repoState        // by lower-case "owner/repo"
 	files         map[string][]byte            // by fileKey(owner, repo, ref, path)
 	teams         map[string]map[string]string // "org/team" → login → state, all lower-case
+	app           *appState                    // app.go
+	attDigests    map[string][]string          // subjects by attestation; app.go
 }
 
 type tokenState struct {

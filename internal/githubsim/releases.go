@@ -552,7 +552,7 @@ func (s *Server) listAttestations(w http.ResponseWriter, r *http.Request) {
 	}
 	out := []any{}
 	for _, a := range atts {
-		for _, d := range subjectDigests(a.Bundle) {
+		for _, d := range s.subjectDigestsOf(owner, repo, a) {
 			if d == digest {
 				rec := map[string]any{
 					"repository_id": repoID, "initiator": "workflow",

@@ -28,6 +28,7 @@ func (s *Server) registerREST() {
 	s.rest("GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews", "pulls/list-reviews", "pull-requests:read", s.listReviews)
 	s.registerReleases()
 	s.registerChecks()
+	s.registerApp()
 	s.registerDeployments()
 }
 
