@@ -3,7 +3,6 @@ package audit
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/airlock-dev/airlock/internal/fault"
+	"github.com/airlock-dev/airlock/internal/fsx"
 	"github.com/airlock-dev/airlock/internal/ghapi"
 )
 
@@ -96,7 +96,7 @@ func (s *State) Get(digest string) ([]byte, bool) {
 // miss next time.
 func (s *State) Put(digest string, data []byte) {
 	if name, ok := blobName(digest); ok {
-		_ = writeAtomic(filepath.Join(s.dir, "blobs", name), data)
+		_ = fsx.WriteAtomic(filepath.Join(s.dir, "blobs", name), data, 0o600)
 	}
 }
 
@@ -111,28 +111,9 @@ func (s *State) Save() error {
 	if err != nil {
 		return fault.Operationalf("--state %s: encode: %w", s.dir, err)
 	}
-	if err := writeAtomic(filepath.Join(s.dir, etagFile), b); err != nil {
+	if err := fsx.WriteAtomic(filepath.Join(s.dir, etagFile), b, 0o600); err != nil {
 		return fault.Operationalf("--state %s: %w", s.dir, err)
 	}
 	s.dirty = false
-	return nil
-}
-
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
 	return nil
 }

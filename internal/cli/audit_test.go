@@ -32,20 +32,7 @@ type auditEnv struct {
 
 func newAuditEnv(t testing.TB, opts ...githubsim.Option) *auditEnv {
 	t.Helper()
-	st, _ := realGateStatement(t)
-	ss, err := verifytest.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rootJSON, err := ss.TrustedRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &ghVerifyEnv{sim: githubsim.NewForTest(t, opts...), ss: ss, rootJSON: rootJSON, statement: st, dir: t.TempDir()}
-	e.root = filepath.Join(e.dir, "trusted_root.json")
-	if err := os.WriteFile(e.root, rootJSON, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	e := newSignedGitHub(t, opts...)
 	e.env = map[string]string{"GITHUB_API_URL": e.sim.APIURL(), "GITHUB_TOKEN": e.sim.JobToken()}
 	return &auditEnv{ghVerifyEnv: e, t0: time.Now().UTC().Add(-48 * time.Hour).Truncate(time.Second)}
 }

@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/airlock-dev/airlock/internal/fault"
+	"github.com/airlock-dev/airlock/internal/fsx"
 	"github.com/airlock-dev/airlock/internal/grants"
 	"github.com/airlock-dev/airlock/internal/verify"
 )
@@ -139,7 +138,7 @@ func runGrantsExport(ctx context.Context, g *grantsExportFlags, artifactPaths []
 	if err != nil {
 		return fmt.Errorf("grants export: %w", err)
 	}
-	if err := writeAtomic(*out, tarball); err != nil {
+	if err := fsx.WriteAtomic(*out, tarball, 0o644); err != nil {
 		return fault.Configf("grants export: --out: %w", err)
 	}
 	fmt.Fprintf(stdio.Out, "\nexported %d tool(s) and %d scope(s) of %s (environment %q, notAfter %s) to %s\n",
@@ -152,26 +151,4 @@ func runGrantsExport(ctx context.Context, g *grantsExportFlags, artifactPaths []
 		fmt.Fprintf(stdio.Out, "unsigned: opa run --server --bundle %s\n", *out)
 	}
 	return nil
-}
-
-// writeAtomic writes a file next to its destination and renames it, so a
-// runtime polling the path never reads half a bundle.
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -93,6 +93,16 @@ type ghVerifyEnv struct {
 
 func newGHVerifyEnv(t *testing.T) *ghVerifyEnv {
 	t.Helper()
+	e := newSignedGitHub(t)
+	e.sim.SetRepository(githubsim.Repository{Owner: "acme", Name: "support-agent", Visibility: "public"})
+	e.env = map[string]string{"GITHUB_API_URL": e.sim.APIURL()}
+	return e
+}
+
+// newSignedGitHub is an in-process GitHub with no repository yet, an
+// in-process Sigstore and its trusted root on disk.
+func newSignedGitHub(t testing.TB, opts ...githubsim.Option) *ghVerifyEnv {
+	t.Helper()
 	st, digest := realGateStatement(t)
 	ss, err := verifytest.New()
 	if err != nil {
@@ -102,13 +112,11 @@ func newGHVerifyEnv(t *testing.T) *ghVerifyEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &ghVerifyEnv{sim: githubsim.NewForTest(t), ss: ss, digest: digest, rootJSON: rootJSON, statement: st, dir: t.TempDir()}
+	e := &ghVerifyEnv{sim: githubsim.NewForTest(t, opts...), ss: ss, digest: digest, rootJSON: rootJSON, statement: st, dir: t.TempDir()}
 	e.root = filepath.Join(e.dir, "trusted_root.json")
 	if err := os.WriteFile(e.root, rootJSON, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e.sim.SetRepository(githubsim.Repository{Owner: "acme", Name: "support-agent", Visibility: "public"})
-	e.env = map[string]string{"GITHUB_API_URL": e.sim.APIURL()}
 	return e
 }
 
