@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"sync"
 
-
 	"github.com/airlock-dev/airlock/internal/fault"
 	"github.com/airlock-dev/airlock/internal/httpx"
 )
