@@ -403,6 +403,9 @@ func TestREADMEMakeTargetsExist(t *testing.T) {
 			}
 		}
 	}
+	for _, m := range regexp.MustCompile("`make ([a-z][a-z-]*)[^`]*`").FindAllStringSubmatch(readmeText(t), -1) {
+		targets = append(targets, m[1])
+	}
 	for _, want := range []string{"demo", "test"} {
 		if !slices.Contains(targets, want) {
 			t.Errorf("README.md shows no `make %s`", want)
