@@ -616,3 +616,75 @@ func TestREADMETroubleshootingQuotesThePolicies(t *testing.T) {
 		t.Fatalf("only %d reasons quoted", quoted)
 	}
 }
+
+// githubAnchor is the id GitHub gives a heading: lower case, spaces to
+// hyphens, punctuation other than hyphens and underscores dropped.
+func githubAnchor(heading string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(strings.TrimSpace(heading)) {
+		switch {
+		case r == ' ':
+			b.WriteRune('-')
+		case r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func anchorsOf(t *testing.T, file string) map[string]bool {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	fence := false
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "```") {
+			fence = !fence
+		}
+		if h, ok := strings.CutPrefix(strings.TrimLeft(l, "#"), " "); !fence && ok && strings.HasPrefix(l, "#") {
+			out[githubAnchor(h)] = true
+		}
+	}
+	return out
+}
+
+var reMarkdownLink = regexp.MustCompile(`\]\(([^)\s]+)\)`)
+
+// TestREADMELinksResolve: every relative link of README.md and of the docs
+// it moved material to names a file that exists and, with #anchor, a
+// heading of it — the restructured README must not leave a dead link.
+func TestREADMELinksResolve(t *testing.T) {
+	n := 0
+	for _, from := range []string{"README.md", "docs/pull-request-check.md", "docs/writing-policies.md"} {
+		src := filepath.Join(repoRoot, from)
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range reMarkdownLink.FindAllStringSubmatch(string(b), -1) {
+			target := m[1]
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			n++
+			path, anchor, _ := strings.Cut(target, "#")
+			file := src
+			if path != "" {
+				file = filepath.Join(filepath.Dir(src), path)
+				if _, err := os.Stat(file); err != nil {
+					t.Errorf("%s: link %q: %v", from, target, err)
+					continue
+				}
+			}
+			if anchor != "" && strings.HasSuffix(file, ".md") && !anchorsOf(t, file)[anchor] {
+				t.Errorf("%s: link %q: %s has no heading #%s", from, target, filepath.Base(file), anchor)
+			}
+		}
+	}
+	if n < 30 {
+		t.Fatalf("only %d relative links found: the scan is broken", n)
+	}
+}
