@@ -516,8 +516,8 @@ func readmeTable(t *testing.T, heading string) map[string]bool {
 func TestREADMEDocumentsEveryInputAndOutput(t *testing.T) {
 	m := loadAction(t)
 	for heading, declared := range map[string][]string{
-		"## Inputs":  keysOf(m.Inputs),
-		"## Outputs": keysOf(m.Outputs),
+		"### Inputs":  keysOf(m.Inputs),
+		"### Outputs": keysOf(m.Outputs),
 	} {
 		table := readmeTable(t, heading)
 		for _, name := range declared {

@@ -52,7 +52,7 @@ func (s workflowStep) isAirlock() bool {
 }
 
 // exampleWorkflows are the workflows users read and copy, by where they
-// come from: files, and README's first YAML block under "Use it in a workflow".
+// come from: files, and README's first YAML block under "The minimal workflow".
 func exampleWorkflows(t *testing.T) map[string][]byte {
 	t.Helper()
 	out := map[string][]byte{}
@@ -74,7 +74,11 @@ func exampleWorkflows(t *testing.T) map[string][]byte {
 	return out
 }
 
-const readmeExample = `README.md "Use it in a workflow"`
+const readmeExample = `README.md "The minimal workflow"`
+
+// readmeWorkflowHeading is the README section whose first yaml block is the
+// workflow the tests run as the runner would, and doctor checks.
+const readmeWorkflowHeading = "### 2. The minimal workflow"
 
 func readmeWorkflow(t *testing.T) []byte {
 	t.Helper()
@@ -83,14 +87,14 @@ func readmeWorkflow(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	s := string(b)
-	i := strings.Index(s, "\n## Use it in a workflow\n")
+	i := strings.Index(s, "\n"+readmeWorkflowHeading+"\n")
 	if i < 0 {
-		t.Fatal(`README.md has no "## Use it in a workflow" section`)
+		t.Fatalf("README.md has no %q section", readmeWorkflowHeading)
 	}
 	s = s[i:]
 	start := strings.Index(s, "\n```yaml\n")
 	if start < 0 {
-		t.Fatal(`README.md "Use it in a workflow" has no yaml block`)
+		t.Fatalf("README.md %q has no yaml block", readmeWorkflowHeading)
 	}
 	s = s[start+len("\n```yaml\n"):]
 	end := strings.Index(s, "\n```")

@@ -123,6 +123,7 @@ func TestVerifyExitCodes(t *testing.T) {
 		{"deny listed is still no allow", []string{e.artifact, "--bundle", deny, tr, "--repo", "acme/agent", "--include-deny"}, ExitDeny, "no verified allow decision"},
 		{"deny listed next to an allow", []string{e.artifact, "--bundle", deny, "--bundle", allow, tr, "--repo", "acme/agent", "--include-deny"}, ExitAllow, "deny"},
 		{"expired", []string{e.artifact, "--bundle", expired, tr, "--repo", "acme/agent"}, ExitDeny, "decision expired"},
+		{"expired says when it was valid", []string{e.artifact, "--bundle", expired, tr, "--repo", "acme/agent"}, ExitDeny, "to check a deployment made then, verify with --at <deployment time>"},
 		{"expired, audited at a past date", []string{e.artifact, "--bundle", expired, tr, "--repo", "acme/agent", "--at", time.Now().Add(-30 * time.Minute).Format(time.RFC3339)}, ExitAllow, "allow"},
 		{"wrong repo", []string{e.artifact, "--bundle", allow, tr, "--repo", "acme/other"}, ExitDeny, "FAILED"},
 		{"wrong digest", []string{"--digest", "sha256:" + strings.Repeat("0", 64), "--bundle", allow, tr, "--repo", "acme/agent"}, ExitDeny, "no attestation found"},

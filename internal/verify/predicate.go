@@ -115,7 +115,7 @@ func (c DecisionCheck) CheckPredicate(predicate json.RawMessage, at time.Time) O
 		na := v.NotAfter
 		o.NotAfter = &na
 		if at.After(na) {
-			o.Errors = append(o.Errors, fmt.Sprintf("decision expired: notAfter %s is before %s", stamp(na), stamp(at)))
+			o.Errors = append(o.Errors, expired(v, at))
 		}
 	}
 	if !v.IssuedAt.IsZero() && v.IssuedAt.After(at) {
@@ -137,6 +137,18 @@ type decisionFields struct {
 	} `json:"issuer"`
 	Policy   attest.PolicyRef `json:"policy"`
 	Validity attest.Validity  `json:"validity"`
+}
+
+// expired says when the decision was valid as well as that it no longer is:
+// an auditor usually verifies long after the promotion, and the question is
+// whether it was valid when it was deployed (--at), not whether it is now.
+// The prefix "decision expired: notAfter" is matched by internal/audit.
+func expired(v attest.Validity, at time.Time) string {
+	msg := fmt.Sprintf("decision expired: notAfter %s is before %s", stamp(v.NotAfter), stamp(at))
+	if v.IssuedAt.IsZero() || v.NotAfter.Before(v.IssuedAt) {
+		return msg + "; to check a past deployment, verify with --at <deployment time> (RFC 3339)"
+	}
+	return fmt.Sprintf("%s; it was valid from %s to %s: to check a deployment made then, verify with --at <deployment time> (RFC 3339)", msg, stamp(v.IssuedAt), stamp(v.NotAfter))
 }
 
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
