@@ -16,7 +16,7 @@ export AIRLOCK_TOOLS := $(TOOLS)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 
-.PHONY: demo test build image fmt-check vet lint unit bench tools chromium clean
+.PHONY: demo test build image docs man fmt-check vet lint unit bench tools chromium clean
 
 ## demo: run the gate six times against an in-process GitHub (no network): five denies (one a self-approval), then an allow that mints the production credential; then airlock serve holds production: it rejects a run no gate decided and approves the next after the gate's allow
 demo:
@@ -35,6 +35,15 @@ image:
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags "-s -w -X github.com/airlock-dev/airlock/internal/cli.Version=$(VERSION) -X github.com/airlock-dev/airlock/internal/cli.Commit=$(COMMIT)" -o bin/linux_$(IMAGE_ARCH)/airlock ./cmd/airlock
 	rm -rf bin/oci
 	$(GO) run ./internal/image/mkimage bin/linux_$(IMAGE_ARCH)/airlock $(CA_BUNDLE) bin/oci $(IMAGE_ARCH)
+
+## docs: the command reference in docs/cli, generated from the command tree (a test keeps it current)
+docs:
+	rm -rf docs/cli
+	$(GO) run ./internal/cli/gendocs markdown docs/cli
+
+## man: man pages of every command into bin/man
+man:
+	$(GO) run ./internal/cli/gendocs man bin/man
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^tools/')); \

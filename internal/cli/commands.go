@@ -43,7 +43,8 @@ const rootLong = `airlock — a fresh, signed trust decision at the QA → produ
 As a GitHub Actions step (` + "`gate`" + `, ` + "`check`" + `) it verifies the job's OIDC identity, the evidence
 (QA credentials dead, identities not reused, approvals, the agent's change) and Rego policy,
 and signs the decision. On a workstation it checks a repository before the first promotion
-(` + "`doctor`" + `), tests policies, verifies and revokes signed decisions, and runs a demo.`
+(` + "`doctor`" + `), tests policies, verifies, revokes and audits signed decisions, holds an environment
+as a deployment protection rule app (` + "`serve`" + `), and runs a demo.`
 
 // newRootCmd builds the command tree. ran is set once a command's own code
 // starts: an error before that is the command line's (usage, exit 2).
