@@ -29,9 +29,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/airlock-dev/airlock/internal/fault"
 	"github.com/airlock-dev/airlock/internal/ghapi"
 	"github.com/airlock-dev/airlock/internal/httpx"
@@ -75,7 +72,6 @@ type Server struct {
 	log     *slog.Logger
 	now     func() time.Time
 	metrics *metrics
-	reg     *prometheus.Registry
 
 	hc *http.Client // every GitHub call goes through it
 
@@ -133,8 +129,8 @@ func New(cfg Config) (*Server, error) {
 		cfg.ShutdownTimeout = 2*cfg.Settings.DecisionTimeout + callbackTimeout
 	}
 	s := &Server{cfg: cfg, set: cfg.Settings, log: cfg.Logger, now: cfg.Now, rules: map[ruleKey]Rule{},
-		queue: make(chan job, cfg.Settings.Queue), reg: prometheus.NewRegistry()}
-	s.metrics = newMetrics(s.reg, func() float64 { return float64(len(s.queue)) })
+		queue: make(chan job, cfg.Settings.Queue)}
+	s.metrics = newMetrics(func() float64 { return float64(len(s.queue)) })
 	hc := *cfg.HTTPClient
 	base := hc.Transport
 	if base == nil {
@@ -167,7 +163,7 @@ func (s *Server) Handler() http.Handler {
 		}
 		writeText(w, http.StatusOK, "ready")
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", s.metrics)
 	return mux
 }
 
@@ -243,17 +239,17 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		s.metrics.webhooks.WithLabelValues("too_large").Inc()
+		s.metrics.webhooks.inc("too_large")
 		log.Warn("webhook refused", "status", http.StatusRequestEntityTooLarge, "error", err.Error())
 		writeText(w, http.StatusRequestEntityTooLarge, "body too large")
 		return
 	case errors.Is(err, ghapi.ErrWebhookSignature):
-		s.metrics.webhooks.WithLabelValues("bad_signature").Inc()
+		s.metrics.webhooks.inc("bad_signature")
 		log.Warn("webhook refused", "status", http.StatusUnauthorized, "error", err.Error())
 		writeText(w, http.StatusUnauthorized, "signature does not verify")
 		return
 	case err != nil:
-		s.metrics.webhooks.WithLabelValues("malformed").Inc()
+		s.metrics.webhooks.inc("malformed")
 		log.Warn("webhook refused", "status", http.StatusBadRequest, "error", err.Error())
 		writeText(w, http.StatusBadRequest, "malformed request")
 		return
@@ -261,18 +257,18 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	switch event := r.Header.Get("X-GitHub-Event"); event {
 	case "deployment_protection_rule":
 	case "ping":
-		s.metrics.webhooks.WithLabelValues("ping").Inc()
+		s.metrics.webhooks.inc("ping")
 		writeText(w, http.StatusOK, "pong")
 		return
 	default:
-		s.metrics.webhooks.WithLabelValues("ignored").Inc()
+		s.metrics.webhooks.inc("ignored")
 		log.Info("webhook ignored", "event", clip(event, 64))
 		writeText(w, http.StatusAccepted, "ignored")
 		return
 	}
 	ev, err := ghapi.ParseDeploymentProtectionRule(body)
 	if err == nil && ev.Action != "requested" {
-		s.metrics.webhooks.WithLabelValues("ignored").Inc()
+		s.metrics.webhooks.inc("ignored")
 		writeText(w, http.StatusAccepted, "ignored")
 		return
 	}
@@ -285,8 +281,8 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		// No review can be posted for it: it stays pending (never
 		// approved) and the log says why.
-		s.metrics.webhooks.WithLabelValues("malformed").Inc()
-		s.metrics.decisions.WithLabelValues("pending").Inc()
+		s.metrics.webhooks.inc("malformed")
+		s.metrics.decisions.inc("pending")
 		log.Error("webhook not answerable: left pending", "status", http.StatusBadRequest, "error", err.Error())
 		writeText(w, http.StatusBadRequest, "malformed deployment_protection_rule")
 		return
@@ -295,19 +291,19 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.draining {
-		s.metrics.webhooks.WithLabelValues("unavailable").Inc()
+		s.metrics.webhooks.inc("unavailable")
 		writeText(w, http.StatusServiceUnavailable, "shutting down")
 		return
 	}
 	select {
 	case s.queue <- j:
 	default:
-		s.metrics.webhooks.WithLabelValues("overloaded").Inc()
+		s.metrics.webhooks.inc("overloaded")
 		log.Error("queue full: delivery refused (redeliver it)", "queue", cap(s.queue))
 		writeText(w, http.StatusServiceUnavailable, "overloaded")
 		return
 	}
-	s.metrics.webhooks.WithLabelValues("accepted").Inc()
+	s.metrics.webhooks.inc("accepted")
 	writeText(w, http.StatusAccepted, "accepted")
 }
 
@@ -318,12 +314,12 @@ func (s *Server) process(ctx context.Context, j job) {
 	ev := j.ev
 	log := s.log.With("delivery", j.delivery, "repository", ev.Owner+"/"+ev.Repo, "repository_id", ev.RepositoryID,
 		"environment", ev.Environment, "run_id", j.runID, "sha", ev.SHA)
-	s.metrics.inflight.Inc()
-	defer s.metrics.inflight.Dec()
+	s.metrics.inflight.add(1)
+	defer s.metrics.inflight.add(-1)
 	finish := func(outcome string, attrs ...any) {
 		d := s.now().Sub(j.received)
-		s.metrics.decisions.WithLabelValues(outcome).Inc()
-		s.metrics.latency.WithLabelValues(outcome).Observe(d.Seconds())
+		s.metrics.decisions.inc(outcome)
+		s.metrics.latency.observe(outcome, d.Seconds())
 		attrs = append(attrs, "outcome", outcome, "duration_ms", d.Milliseconds())
 		if outcome == "pending" {
 			log.Error("decision left pending", attrs...)
@@ -379,36 +375,6 @@ func clip(s string, n int) string {
 	return s[:n] + "…"
 }
 
-type metrics struct {
-	webhooks  *prometheus.CounterVec
-	decisions *prometheus.CounterVec
-	latency   *prometheus.HistogramVec
-	github    *prometheus.CounterVec
-	rateLeft  prometheus.Gauge
-	inflight  prometheus.Gauge
-}
-
-func newMetrics(reg *prometheus.Registry, queued func() float64) *metrics {
-	m := &metrics{
-		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "airlock_serve_webhooks_total",
-			Help: "Webhook requests by result: accepted, bad_signature, too_large, malformed, ignored, ping, overloaded, unavailable."}, []string{"result"}),
-		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "airlock_serve_decisions_total",
-			Help: "Deployment protection rule answers by outcome: approved, rejected, pending (GitHub not reached)."}, []string{"outcome"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "airlock_serve_decision_seconds",
-			Help:    "Time from webhook to the review posted (or given up), by outcome.",
-			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}}, []string{"outcome"}),
-		github: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "airlock_serve_github_requests_total",
-			Help: "HTTP requests to GitHub by status code (\"error\": no answer)."}, []string{"code"}),
-		rateLeft: prometheus.NewGauge(prometheus.GaugeOpts{Name: "airlock_serve_github_rate_limit_remaining",
-			Help: "X-RateLimit-Remaining of GitHub's latest answer that carried it."}),
-		inflight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "airlock_serve_decisions_in_flight", Help: "Decisions being made now."}),
-	}
-	reg.MustRegister(m.webhooks, m.decisions, m.latency, m.github, m.rateLeft, m.inflight,
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "airlock_serve_queue_depth", Help: "Accepted deliveries waiting for a worker."}, queued),
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
-	return m
-}
-
 // countingTransport counts GitHub requests and records the rate limit
 // left; it sees only status codes and that header.
 type countingTransport struct {
@@ -426,12 +392,12 @@ func (t *countingTransport) CloseIdleConnections() {
 func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := t.next.RoundTrip(r)
 	if err != nil {
-		t.m.github.WithLabelValues("error").Inc()
+		t.m.github.inc("error")
 		return resp, err
 	}
-	t.m.github.WithLabelValues(strconv.Itoa(resp.StatusCode)).Inc()
+	t.m.github.inc(strconv.Itoa(resp.StatusCode))
 	if v, err := strconv.ParseFloat(resp.Header.Get("X-RateLimit-Remaining"), 64); err == nil {
-		t.m.rateLeft.Set(v)
+		t.m.rateLeft.set(v)
 	}
 	return resp, nil
 }
