@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"io"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -16,15 +17,19 @@ import (
 //go:embed report.html.tmpl
 var pageTemplate string
 
-var page = template.Must(template.New("audit").Funcs(template.FuncMap{
-	"stamp": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04Z") },
-	"pct": func(n, total int) string {
-		if total == 0 {
-			return "–"
-		}
-		return fmt.Sprintf("%.1f%%", 100*float64(n)/float64(total))
-	},
-}).Parse(pageTemplate))
+// page is parsed on first use: package initialisation runs in every airlock
+// process, and only audit --format html needs it.
+var page = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("audit").Funcs(template.FuncMap{
+		"stamp": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04Z") },
+		"pct": func(n, total int) string {
+			if total == 0 {
+				return "–"
+			}
+			return fmt.Sprintf("%.1f%%", 100*float64(n)/float64(total))
+		},
+	}).Parse(pageTemplate))
+})
 
 // Bucket is one period of the coverage chart.
 type Bucket struct {
@@ -52,7 +57,7 @@ func WriteHTML(w io.Writer, rep *Report, now time.Time) error {
 	}
 	d.Buckets = buckets(rep.Records)
 	d.ChartW = max(len(d.Buckets)*28, 200)
-	return page.Execute(w, d)
+	return page().Execute(w, d)
 }
 
 // buckets counts records per month (per week when the range is under three

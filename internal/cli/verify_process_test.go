@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -66,6 +68,10 @@ func TestCosignAgrees(t *testing.T) {
 // Run with:
 //
 //	make tools && go test -run '^$' -bench VerifyProcess -benchtime 30x ./internal/cli/
+//
+// With AIRLOCK_BENCH_KEEP=DIR it also leaves both programs, their inputs and
+// their command lines (DIR/commands) in DIR, for alternated whole-process
+// pairs outside Go.
 func BenchmarkVerifyProcess(b *testing.B) {
 	bin, floor := buildShipped(b, "../../cmd/airlock"), buildShipped(b, "./testdata/floor")
 	e := newVerifyEnv(b)
@@ -79,9 +85,35 @@ func BenchmarkVerifyProcess(b *testing.B) {
 			}
 		})
 	}
-	run("airlock", bin, "verify", "--offline", "--bundle", bundle, "--trusted-root", e.root,
-		"--certificate-identity", e.signer.SAN, "--certificate-oidc-issuer", verifytest.GitHubIssuer, e.artifact)
+	verifyArgs := func(bin, bundle, root, artifact string) []string {
+		return []string{bin, "verify", "--offline", "--bundle", bundle, "--trusted-root", root,
+			"--certificate-identity", e.signer.SAN, "--certificate-oidc-issuer", verifytest.GitHubIssuer, artifact}
+	}
+	floorArgs := func(floor, bundle, root, artifact string) []string {
+		return []string{floor, bundle, root, verifytest.GitHubIssuer, e.signer.SAN, artifact}
+	}
+	if dir := os.Getenv("AIRLOCK_BENCH_KEEP"); dir != "" {
+		// Keep the two programs and their inputs for timing outside Go
+		// (/usr/bin/time, alternated pairs): dir/commands has one command
+		// line each, to run from dir.
+		for _, f := range []string{bin, floor, bundle, e.root, e.artifact} {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), data, 0o755); err != nil {
+				b.Fatal(err)
+			}
+		}
+		base := func(f string) string { return "./" + filepath.Base(f) }
+		lines := strings.Join(verifyArgs(base(bin), base(bundle), base(e.root), base(e.artifact)), " ") + "\n" +
+			strings.Join(floorArgs(base(floor), base(bundle), base(e.root), base(e.artifact)), " ") + "\n"
+		if err := os.WriteFile(filepath.Join(dir, "commands"), []byte(lines), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	run("airlock", verifyArgs(bin, bundle, e.root, e.artifact)...)
 	run("airlock-start", bin, "version")
-	run("floor", floor, bundle, e.root, verifytest.GitHubIssuer, e.signer.SAN, e.artifact)
+	run("floor", floorArgs(floor, bundle, e.root, e.artifact)...)
 	run("cosign", append([]string{testsvc.Cosign(b)}, cosignArgs(e, bundle, e.signer.SAN)...)...)
 }

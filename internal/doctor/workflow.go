@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 
@@ -24,7 +25,7 @@ type workflowStep struct {
 }
 
 // sha40 is a full commit SHA, the only ref that cannot be moved.
-var sha40 = regexp.MustCompile(`^[0-9a-f]{40}$`)
+var sha40 = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9a-f]{40}$`) })
 
 // isAirlock reports whether uses names the airlock action (any owner's
 // airlock repository, or the action in this repository).
@@ -144,7 +145,7 @@ func checkWorkflow(cfg Config, rep *Report) *workflowStep {
 	}
 
 	// The action pinned by a full commit SHA.
-	if _, ref, _ := strings.Cut(wf.uses, "@"); sha40.MatchString(ref) || wf.uses == "./" {
+	if _, ref, _ := strings.Cut(wf.uses, "@"); sha40().MatchString(ref) || wf.uses == "./" {
 		rep.add(Item{Area: area, Check: "action pinned", Status: Pass, Message: wf.uses})
 	} else {
 		rep.add(Item{Area: area, Check: "action pinned", Status: Warn,

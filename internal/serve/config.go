@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -134,8 +135,10 @@ type Loaders struct {
 	Policy func(ctx context.Context, dir string) (verify.Reevaluator, error)
 }
 
-var yamlLine = regexp.MustCompile(`^line (\d+): (.*)$`)
-var unknownField = regexp.MustCompile(`^field (\S+) not found in type`)
+var (
+	yamlLine     = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^line (\d+): (.*)$`) })
+	unknownField = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^field (\S+) not found in type`) })
+)
 
 // LoadConfig reads and checks the configuration file strictly: an unknown
 // key, a wrong type, a missing setting or an illegal combination is a
@@ -219,9 +222,9 @@ func yamlError(path string, err error) error {
 	}
 	out := make([]string, 0, len(msgs))
 	for _, m := range msgs {
-		if g := yamlLine.FindStringSubmatch(m); g != nil {
+		if g := yamlLine().FindStringSubmatch(m); g != nil {
 			msg := g[2]
-			if u := unknownField.FindStringSubmatch(msg); u != nil {
+			if u := unknownField().FindStringSubmatch(msg); u != nil {
 				msg = fmt.Sprintf("unknown key %q", u[1])
 			}
 			out = append(out, fmt.Sprintf("%s:%s: %s", path, g[1], msg))
