@@ -3,10 +3,12 @@ package serve
 import (
 	"bufio"
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -49,7 +51,7 @@ func (c *counterVec) write(w *bufio.Writer) {
 	header(w, c.name, c.help, "counter")
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, v := range sortedKeys(c.vals) {
+	for _, v := range slices.Sorted(maps.Keys(c.vals)) {
 		fmt.Fprintf(w, "%s{%s=%s} %d\n", c.name, c.label, quote(v), c.vals[v].Load())
 	}
 }
@@ -109,7 +111,7 @@ func (h *histogramVec) write(w *bufio.Writer) {
 	header(w, h.name, h.help, "histogram")
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, v := range sortedKeys(h.vals) {
+	for _, v := range slices.Sorted(maps.Keys(h.vals)) {
 		o, l := h.vals[v], h.label+"="+quote(v)
 		var cum uint64
 		for i, le := range h.buckets {
@@ -129,7 +131,6 @@ type metrics struct {
 	rateLeft  *gauge
 	inflight  *gauge
 	queued    func() float64
-	start     time.Time
 }
 
 func newMetrics(queued func() float64) *metrics {
@@ -146,7 +147,6 @@ func newMetrics(queued func() float64) *metrics {
 			help: "X-RateLimit-Remaining of GitHub's latest answer that carried it."},
 		inflight: &gauge{name: "airlock_serve_decisions_in_flight", help: "Decisions being made now."},
 		queued:   queued,
-		start:    time.Now(),
 	}
 }
 
@@ -184,7 +184,7 @@ func (m *metrics) writeRuntime(w *bufio.Writer) {
 	g("go_memstats_sys_bytes", "Number of bytes obtained from system.", float64(ms.Sys))
 	header(w, "go_gc_cycles_total", "Number of completed GC cycles.", "counter")
 	fmt.Fprintf(w, "go_gc_cycles_total %d\n", ms.NumGC)
-	g("process_start_time_seconds", "Start time of the process since unix epoch in seconds.", float64(m.start.UnixNano())/1e9)
+	g("process_start_time_seconds", "Start time of the process since unix epoch in seconds.", float64(processStart.UnixNano())/1e9)
 	if rss, ok := residentBytes(); ok {
 		g("process_resident_memory_bytes", "Resident memory size in bytes.", rss)
 	}
@@ -217,22 +217,23 @@ func header(w *bufio.Writer, name, help, typ string) {
 	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, escapeHelp(help), name, typ)
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
-}
+// The escapers build their tables on first use, not at package init.
+var (
+	labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+	helpEscaper  = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
+)
+
+// processStart stands for the process's start (package initialisation runs
+// first thing), not for when a Server was made.
+var processStart = time.Now()
 
 // quote writes a label value: backslash, double quote and newline escaped.
 func quote(s string) string {
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s) + `"`
+	return `"` + labelEscaper.Replace(s) + `"`
 }
 
 func escapeHelp(s string) string {
-	return strings.NewReplacer(`\`, `\\`, "\n", `\n`).Replace(s)
+	return helpEscaper.Replace(s)
 }
 
 func num(v float64) string {
