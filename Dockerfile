@@ -14,9 +14,11 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/airlock-dev/a
 # image's user and mounts GITHUB_OUTPUT, GITHUB_STEP_SUMMARY and RUNNER_TEMP
 # owned by the runner, so a non-root user cannot write the step's outputs
 # (GitHub's docs: "Docker actions must be run by the default Docker user (root)").
-FROM gcr.io/distroless/static-debian12
-COPY --from=build /out/airlock /airlock
-# The same user and entrypoint as `make image` (internal/image) and the
-# release (.goreleaser.yaml).
+# The same digest as .ko.yaml's defaultBaseImage (a test holds them equal):
+# Dependabot moves this one, and its pull request moves .ko.yaml's with it.
+FROM gcr.io/distroless/static-debian12@sha256:4b2a093ef4649bccd586625090a3c668b254cfe180dee54f4c94f3e9bd7e381e
+# The same path, user and entrypoint as the released image and `make image`,
+# which ko builds (.ko.yaml, scripts/ko-build.sh, internal/image).
+COPY --from=build /out/airlock /ko-app/airlock
 USER 0:0
-ENTRYPOINT ["/airlock"]
+ENTRYPOINT ["/ko-app/airlock"]

@@ -10,6 +10,7 @@ FULCIO  := $(TOOLS)/fulcio-v1.8.8/fulcio
 TSA     := $(TOOLS)/timestamp-server-v2.1.3/timestamp-server
 COSIGN  := $(TOOLS)/cosign-v3.1.3/cosign
 OPA     := $(TOOLS)/opa-v1.22.3/opa
+KO      := $(TOOLS)/ko-v0.18.1/ko
 # Keyed by zitadel/oidc's version and a hash of our wrapper (scripts/tool.sh).
 ZITADELOP := $(TOOLS)/zitadelop-v3.52.0-$(shell cat tools/zitadelop/main.go tools/zitadelop/go.sum | sha256sum | cut -c1-12)/zitadelop
 export AIRLOCK_TOOLS := $(TOOLS)
@@ -22,19 +23,18 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 demo:
 	$(GO) run ./cmd/airlock demo
 
-## test: formatting, vet, workflow lint, and every test with the race detector
-test: fmt-check vet lint unit
+## test: formatting, vet, workflow lint, every test with the race detector, and make image
+test: fmt-check vet lint unit image
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X github.com/airlock-dev/airlock/internal/cli.Version=$(VERSION) -X github.com/airlock-dev/airlock/internal/cli.Commit=$(COMMIT)" -o bin/airlock ./cmd/airlock
 
-## image: the action's OCI image into bin/oci (no Docker engine, no registry): /airlock on root, CA certificates from Debian's ca-certificates
+## image: the action's OCI image into bin/oci, built as the release builds it (ko, .ko.yaml, scripts/ko-build.sh) on an offline base served on loopback (no Docker engine, no network): root user, entrypoint /ko-app/airlock, Debian's CA certificates
 IMAGE_ARCH ?= $(shell $(GO) env GOARCH)
 CA_BUNDLE  ?= /etc/ssl/certs/ca-certificates.crt
-image:
-	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags "-s -w -X github.com/airlock-dev/airlock/internal/cli.Version=$(VERSION) -X github.com/airlock-dev/airlock/internal/cli.Commit=$(COMMIT)" -o bin/linux_$(IMAGE_ARCH)/airlock ./cmd/airlock
+image: $(KO)
 	rm -rf bin/oci
-	$(GO) run ./internal/image/mkimage bin/linux_$(IMAGE_ARCH)/airlock $(CA_BUNDLE) bin/oci $(IMAGE_ARCH)
+	AIRLOCK_VERSION=$(VERSION) $(GO) run ./internal/image/mkimage $(KO) $(CA_BUNDLE) bin/oci $(IMAGE_ARCH)
 
 ## docs: the command reference in docs/cli, generated from the command tree (a test keeps it current)
 docs:
@@ -59,7 +59,7 @@ $(ACTIONLINT):
 	GOBIN=$(dir $@) $(GO) install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
 
 # Real servers the tests start on loopback, built once each (scripts/tool.sh).
-tools: $(HYDRA) $(FULCIO) $(TSA) $(COSIGN) $(OPA) $(ZITADELOP) chromium
+tools: $(HYDRA) $(FULCIO) $(TSA) $(COSIGN) $(OPA) $(ZITADELOP) $(KO) chromium
 
 $(HYDRA):
 	scripts/tool.sh hydra >/dev/null
@@ -78,6 +78,9 @@ $(OPA):
 # The RFC 8693 token-exchange issuer the mint tests use (zitadel/oidc's op).
 $(ZITADELOP):
 	scripts/tool.sh zitadelop >/dev/null
+# The image builder of the release and of make image.
+$(KO):
+	scripts/tool.sh ko >/dev/null
 # The browser that renders `airlock audit --format html` in the tests
 # (Debian's package; installed only if chromium is not on PATH).
 chromium:

@@ -16,7 +16,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TOOLS=${AIRLOCK_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/airlock/tools}
 
 usage() {
-	echo "usage: scripts/tool.sh TOOL   (tools: hydra fulcio timestamp-server cosign opa zitadelop chromium)" >&2
+	echo "usage: scripts/tool.sh TOOL   (tools: hydra fulcio timestamp-server cosign opa zitadelop ko chromium)" >&2
 	exit 2
 }
 
@@ -83,6 +83,11 @@ zitadelop)
 	# version and a hash of the wrapper, as internal/testsvc computes it.
 	hash=$(cat "$REPO/tools/zitadelop/main.go" "$REPO/tools/zitadelop/go.sum" | sha256sum | cut -c1-12)
 	build_go_tool zitadelop "v3.52.0-$hash" tools/zitadelop . 0 "" "-s -w"
+	;;
+ko)
+	# The image builder of the release and of `make image` (scripts/ko-build.sh);
+	# the version must match tools/ko/go.mod and internal/testsvc.
+	build_go_tool ko v0.18.1 tools/ko github.com/google/ko 0 "" "-s -w"
 	;;
 chromium)
 	# The auditor's HTML page is rendered by a real browser in the tests:

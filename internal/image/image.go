@@ -1,27 +1,42 @@
-// Package image builds airlock's OCI image without a Docker engine: the same
-// layout as the release (the static binary at /airlock as the entrypoint,
-// user root, CA certificates and /etc/passwd), on a base made offline from
-// Debian's ca-certificates bundle instead of pulling distroless.
+// Package image builds airlock's OCI image without a Docker engine and with
+// the release's builder: ko (tools/ko/go.mod), its configuration (.ko.yaml)
+// and the one invocation both use (scripts/ko-build.sh). The only difference
+// from the release is the base. Instead of pulling distroless static, Base
+// makes its equivalent offline (root and nonroot users, Debian's CA bundle,
+// /tmp), and Build serves it to ko from a registry on loopback.
 package image
 
 import (
 	"archive/tar"
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log"
+	"net"
+	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
-// Entrypoint and User are the image's, here and in the release (.goreleaser.yaml, Dockerfile).
+// Entrypoint and User are the image's, here and in the release: ko lays the
+// binary at /ko-app/<name>, and scripts/ko-build.sh sets the user (the
+// Dockerfile follows both).
 const (
-	Entrypoint = "/airlock"
+	Entrypoint = "/ko-app/airlock"
 	User       = "0:0"
 )
 
@@ -50,21 +65,17 @@ func layer(files []file) (v1.Layer, error) {
 		return nil, err
 	}
 	b := buf.Bytes()
-	return tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
+	return tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }, tarball.WithMediaType(types.OCILayer))
 }
 
-// Build writes the image for the linux binary at binPath, with the CA bundle
-// at caPath, into an OCI layout at dir and returns it.
-func Build(binPath, caPath, dir, arch string) (v1.Image, error) {
-	bin, err := os.ReadFile(binPath)
-	if err != nil {
-		return nil, fmt.Errorf("image binary: %w", err)
-	}
+// Base is the offline stand-in for distroless static: the files airlock
+// needs from it (users, the CA bundle at caPath, /tmp) for linux/arch.
+func Base(caPath, arch string) (v1.Image, error) {
 	ca, err := os.ReadFile(caPath)
 	if err != nil {
 		return nil, fmt.Errorf("image ca bundle: %w", err)
 	}
-	base, err := layer([]file{
+	files, err := layer([]file{
 		{name: "etc/", mode: 0o755},
 		{name: "etc/passwd", mode: 0o644, body: []byte("root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n")},
 		{name: "etc/group", mode: 0o644, body: []byte("root:x:0:\nnonroot:x:65532:\n")},
@@ -76,13 +87,10 @@ func Build(binPath, caPath, dir, arch string) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	app, err := layer([]file{{name: "airlock", mode: 0o755, body: bin}})
+	oci := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
+	img, err := mutate.AppendLayers(oci, files)
 	if err != nil {
-		return nil, err
-	}
-	img, err := mutate.AppendLayers(empty.Image, base, app)
-	if err != nil {
-		return nil, fmt.Errorf("image layers: %w", err)
+		return nil, fmt.Errorf("image base: %w", err)
 	}
 	cfg, err := img.ConfigFile()
 	if err != nil {
@@ -91,18 +99,192 @@ func Build(binPath, caPath, dir, arch string) (v1.Image, error) {
 	cfg = cfg.DeepCopy()
 	cfg.OS, cfg.Architecture = "linux", arch
 	cfg.Created = v1.Time{Time: time.Unix(0, 0)}
-	cfg.Config.Entrypoint = []string{Entrypoint}
-	cfg.Config.User = User
-	cfg.Config.Env = []string{"SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"}
-	if img, err = mutate.ConfigFile(img, cfg); err != nil {
-		return nil, fmt.Errorf("image config: %w", err)
-	}
-	p, err := layout.Write(dir, empty.Index)
+	cfg.Config.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"}
+	img, err = mutate.ConfigFile(img, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("image layout %s: %w", dir, err)
-	}
-	if err := p.AppendImage(img); err != nil {
-		return nil, fmt.Errorf("image layout %s: %w", dir, err)
+		return nil, fmt.Errorf("image base config: %w", err)
 	}
 	return img, nil
+}
+
+// Options says where ko, the checkout and the CA bundle are, and where the
+// OCI layout goes.
+type Options struct {
+	Ko       string    // the ko binary (scripts/tool.sh ko)
+	Repo     string    // the checkout: .ko.yaml, scripts/ko-build.sh, ./cmd/airlock
+	CABundle string    // PEM bundle laid into the base
+	Dir      string    // the OCI layout to write; must not exist
+	Arch     string    // GOARCH of the image
+	Env      []string  // extra environment for the build (AIRLOCK_VERSION=…)
+	Log      io.Writer // ko's progress; nil discards it
+}
+
+// Build makes the base, serves it on a loopback registry for as long as ko
+// runs, builds the image with scripts/ko-build.sh into an OCI layout at
+// o.Dir and returns it.
+func Build(ctx context.Context, o Options) (v1.Image, error) {
+	if _, err := os.Stat(o.Dir); err == nil {
+		return nil, fmt.Errorf("image layout %s: already exists", o.Dir)
+	}
+	base, err := Base(o.CABundle, o.Arch)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("image base registry: %w", err)
+	}
+	srv := &http.Server{Handler: registry.New(registry.Logger(log.New(io.Discard, "", 0))), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+
+	// ko speaks plain HTTP to a registry on 127.0.0.1 (go-containerregistry's rule).
+	repo, err := name.NewRepository(ln.Addr().String() + "/airlock-base")
+	if err != nil {
+		return nil, err
+	}
+	d, err := push(ctx, "http://"+repo.RegistryStr()+"/v2/"+repo.RepositoryStr(), base)
+	if err != nil {
+		return nil, fmt.Errorf("image base registry: push %s: %w", repo, err)
+	}
+	logw := o.Log
+	if logw == nil {
+		logw = io.Discard
+	}
+	// ko names the layout's image after its path, which must then be a valid
+	// repository name (lowercase): it writes into a temporary directory of
+	// ours, and the image is copied to o.Dir.
+	tmp, err := os.MkdirTemp("", "airlock-oci-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	var stdout bytes.Buffer
+	cmd := exec.CommandContext(ctx, filepath.Join(o.Repo, "scripts", "ko-build.sh"),
+		"--push=false", "--sbom=none", "--oci-layout-path="+tmp, "--platform=linux/"+o.Arch)
+	cmd.Dir = o.Repo
+	cmd.Env = append(os.Environ(), "KO="+o.Ko, "KO_DEFAULTBASEIMAGE="+repo.Digest(d.String()).String())
+	cmd.Env = append(cmd.Env, o.Env...)
+	cmd.Stdout, cmd.Stderr = &stdout, logw
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("image: scripts/ko-build.sh: %w", err)
+	}
+	ref := strings.TrimSpace(stdout.String())
+	idx, err := layout.ImageIndexFromPath(tmp)
+	if err != nil {
+		return nil, fmt.Errorf("image: ko's layout: %w", err)
+	}
+	m, err := idx.IndexManifest()
+	if err != nil {
+		return nil, fmt.Errorf("image: ko's layout: %w", err)
+	}
+	if len(m.Manifests) != 1 {
+		return nil, fmt.Errorf("image: ko's layout has %d manifests, want the one ko built (%s)", len(m.Manifests), ref)
+	}
+	d = m.Manifests[0].Digest
+	if !strings.HasSuffix(ref, "@"+d.String()) {
+		return nil, errors.New("image: ko printed " + ref + ", its layout holds " + d.String())
+	}
+	img, err := idx.Image(d)
+	if err != nil {
+		return nil, fmt.Errorf("image: ko's layout: %w", err)
+	}
+	p, err := layout.Write(o.Dir, empty.Index)
+	if err != nil {
+		return nil, fmt.Errorf("image layout %s: %w", o.Dir, err)
+	}
+	if err := p.AppendImage(img); err != nil {
+		return nil, fmt.Errorf("image layout %s: %w", o.Dir, err)
+	}
+	return p.Image(d)
+}
+
+// push uploads img's blobs and manifest to the registry repository at u
+// (the distribution API: POST an upload, PUT the blob; PUT the manifest) and
+// returns the manifest's digest. Written out rather than with
+// go-containerregistry's remote, whose credential helpers would bring the
+// Docker CLI's modules into go.mod for one loopback push.
+func push(ctx context.Context, u string, img v1.Image) (v1.Hash, error) {
+	client := &http.Client{Timeout: time.Minute}
+	do := func(method, url, ctype string, body []byte, want int) (*http.Response, error) {
+		req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			return nil, fmt.Errorf("%s %s: HTTP %d, want %d", method, url, resp.StatusCode, want)
+		}
+		return resp, nil
+	}
+	blob := func(d v1.Hash, b []byte) error {
+		resp, err := do(http.MethodPost, u+"/blobs/uploads/", "", nil, http.StatusAccepted)
+		if err != nil {
+			return err
+		}
+		loc, err := resp.Location()
+		if err != nil {
+			return fmt.Errorf("upload location: %w", err)
+		}
+		q := loc.Query()
+		q.Set("digest", d.String())
+		loc.RawQuery = q.Encode()
+		_, err = do(http.MethodPut, loc.String(), "application/octet-stream", b, http.StatusCreated)
+		return err
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	for _, l := range layers {
+		d, err := l.Digest()
+		if err != nil {
+			return v1.Hash{}, err
+		}
+		rc, err := l.Compressed()
+		if err != nil {
+			return v1.Hash{}, err
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			return v1.Hash{}, err
+		}
+		if err := blob(d, b); err != nil {
+			return v1.Hash{}, err
+		}
+	}
+	cfgName, err := img.ConfigName()
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	cfg, err := img.RawConfigFile()
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	if err := blob(cfgName, cfg); err != nil {
+		return v1.Hash{}, err
+	}
+	mt, err := img.MediaType()
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	m, err := img.RawManifest()
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	_, err = do(http.MethodPut, u+"/manifests/"+d.String(), string(mt), m, http.StatusCreated)
+	return d, err
 }

@@ -2,6 +2,7 @@ package image
 
 import (
 	"archive/tar"
+	"context"
 	"errors"
 	"io"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/airlock-dev/airlock/internal/testsvc"
 )
 
 const caBundle = "/etc/ssl/certs/ca-certificates.crt" // Debian's ca-certificates
@@ -26,23 +29,26 @@ func TestImageRunsLikeAContainerAction(t *testing.T) {
 	if _, err := os.Stat(caBundle); err != nil {
 		t.Fatalf("CA bundle: %v (apt-get install ca-certificates)", err)
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "airlock")
-	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "github.com/airlock-dev/airlock/cmd/airlock")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	img, err := Build(bin, caBundle, filepath.Join(dir, "oci"), runtime.GOARCH)
+	repo, err := testsvc.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	var koLog strings.Builder
+	const version = "v0.0.0-imagetest"
+	img, err := Build(context.Background(), Options{
+		Ko: testsvc.KoBinary(t), Repo: repo, CABundle: caBundle, Dir: filepath.Join(dir, "oci"), Arch: runtime.GOARCH,
+		Env: []string{"AIRLOCK_VERSION=" + version}, Log: &koLog,
+	})
+	if err != nil {
+		t.Fatalf("%v\nko:\n%s", err, koLog.String())
 	}
 	cfg, err := img.ConfigFile()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := cfg.Config.Entrypoint; len(got) != 1 || got[0] != "/airlock" {
-		t.Fatalf("entrypoint = %q, want [/airlock]", got)
+	if got := cfg.Config.Entrypoint; len(got) != 1 || got[0] != Entrypoint {
+		t.Fatalf("entrypoint = %q, want [%s] (where ko lays the binary)", got, Entrypoint)
 	}
 	if cfg.Config.User != "0:0" {
 		t.Fatalf("user = %q, want 0:0 (GitHub runs container actions as root)", cfg.Config.User)
@@ -93,7 +99,7 @@ func TestImageRunsLikeAContainerAction(t *testing.T) {
 		}
 	}
 	run := func(args ...string) (int, string) {
-		cmd := exec.Command(Entrypoint, args...)
+		cmd := exec.Command(cfg.Config.Entrypoint[0], args...)
 		cmd.Dir = "/github/workspace"
 		cmd.Env = []string{
 			"GITHUB_ACTIONS=true", "CI=true", "HOME=/github/home", "GITHUB_WORKSPACE=/github/workspace",
@@ -115,8 +121,9 @@ func TestImageRunsLikeAContainerAction(t *testing.T) {
 		}
 		return 0, string(out)
 	}
-	if code, out := run("version"); code != 0 || !strings.HasPrefix(out, "airlock ") {
-		t.Fatalf("airlock version in the image: exit %d, %q", code, out)
+	// .ko.yaml's ldflags reached the binary ko built.
+	if code, out := run("version"); code != 0 || !strings.HasPrefix(out, "airlock "+version+" ") {
+		t.Fatalf("airlock version in the image: exit %d, %q, want airlock %s …", code, out, version)
 	}
 	// The gate with no inputs is a configuration error (2), never an allow.
 	if code, out := run("gate"); code != 2 {

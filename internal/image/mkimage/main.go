@@ -1,7 +1,9 @@
-// mkimage builds airlock's OCI image into a layout: mkimage BINARY CA_BUNDLE DIR ARCH.
+// mkimage builds airlock's OCI image into a layout with ko, on an offline
+// base: mkimage KO CA_BUNDLE DIR ARCH (run from the checkout; make image).
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 
@@ -9,20 +11,29 @@ import (
 )
 
 func main() {
-	if len(os.Args) != 5 {
-		fmt.Fprintln(os.Stderr, "usage: mkimage BINARY CA_BUNDLE DIR ARCH")
-		os.Exit(2)
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	if len(args) != 4 {
+		fmt.Fprintln(os.Stderr, "usage: mkimage KO CA_BUNDLE DIR ARCH")
+		return 2
 	}
-	img, err := image.Build(os.Args[1], os.Args[2], os.Args[3], os.Args[4])
-	if err == nil {
-		var d fmt.Stringer
-		if h, herr := img.Digest(); herr == nil {
-			d = h
-		}
-		fmt.Println(os.Args[3], d)
-	}
+	repo, err := os.Getwd()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mkimage:", err)
-		os.Exit(3)
+		return 3
 	}
+	img, err := image.Build(context.Background(), image.Options{Ko: args[0], Repo: repo, CABundle: args[1], Dir: args[2], Arch: args[3], Log: os.Stderr})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mkimage:", err)
+		return 3
+	}
+	d, err := img.Digest()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mkimage:", err)
+		return 3
+	}
+	fmt.Println(args[2], d)
+	return 0
 }
