@@ -40,6 +40,10 @@ const (
 	User       = "0:0"
 )
 
+// OfflineBaseName is the base's name in the manifest of an image built by
+// Build (the .invalid domain never resolves: nothing can pull it).
+const OfflineBaseName = "airlock-offline-base.invalid/static"
+
 type file struct {
 	name string
 	mode int64
@@ -188,6 +192,13 @@ func Build(ctx context.Context, o Options) (v1.Image, error) {
 	img, err := idx.Image(d)
 	if err != nil {
 		return nil, fmt.Errorf("image: ko's layout: %w", err)
+	}
+	// ko names the base in the manifest, and this base's name carries the
+	// loopback port of this one build: a stable name makes two builds of one
+	// commit one digest. Config and layers are ko's as built.
+	img = mutate.Annotations(img, map[string]string{"org.opencontainers.image.base.name": OfflineBaseName}).(v1.Image)
+	if d, err = img.Digest(); err != nil {
+		return nil, err
 	}
 	p, err := layout.Write(o.Dir, empty.Index)
 	if err != nil {

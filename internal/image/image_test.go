@@ -43,6 +43,19 @@ func TestImageRunsLikeAContainerAction(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\nko:\n%s", err, koLog.String())
 	}
+	// Reproducible: a second build of the same checkout is the same image.
+	again, err := Build(context.Background(), Options{
+		Ko: testsvc.KoBinary(t), Repo: repo, CABundle: caBundle, Dir: filepath.Join(dir, "oci-again"), Arch: runtime.GOARCH,
+		Env: []string{"AIRLOCK_VERSION=" + version},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d1, err1 := img.Digest()
+	d2, err2 := again.Digest()
+	if err1 != nil || err2 != nil || d1 != d2 {
+		t.Fatalf("two builds of one checkout: %v (%v) and %v (%v), want one digest", d1, err1, d2, err2)
+	}
 	cfg, err := img.ConfigFile()
 	if err != nil {
 		t.Fatal(err)
