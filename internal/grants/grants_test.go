@@ -59,7 +59,11 @@ var callCases = []struct {
 	{"missing tool", map[string]any{"access": "read", "scope": "kb:read"}, false, "input.tool"},
 	{"mistyped tool", map[string]any{"tool": 7, "access": "read", "scope": "kb:read"}, false, "input.tool"},
 	{"mistyped resource", map[string]any{"tool": "kb-search", "access": "read", "scope": "kb:read", "resource": 1}, false, "input.resource"},
+	{"null resource", map[string]any{"tool": "kb-search", "access": "read", "scope": "kb:read", "resource": nil}, false, "input.resource"},
+	{"false resource", map[string]any{"tool": "kb-search", "access": "read", "scope": "kb:read", "resource": false}, false, "input.resource"},
+	{"null tool", map[string]any{"tool": nil, "access": "read", "scope": "kb:read"}, false, "input.tool"},
 	{"empty object", map[string]any{}, false, "input.tool"},
+	{"an array", []any{"kb-search", "read", "kb:read"}, false, "input: expected an object"},
 	{"not an object", "kb-search", false, "input: expected an object"},
 	{"no input", nil, false, "input: expected an object"},
 }

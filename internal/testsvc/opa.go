@@ -41,9 +41,24 @@ func OPABinary(t testing.TB) string {
 // activated (GET /health?bundles), and stops OPA by PID when the test ends.
 func StartOPA(t testing.TB, bundle string, flags ...string) *OPA {
 	t.Helper()
+	return StartOPAEnv(t, nil, bundle, flags...)
+}
+
+// TryStartOPA is StartOPA that returns the error (with OPA's log) when OPA
+// exits or never activates the bundle: how a test sees OPA refuse one.
+func TryStartOPA(t testing.TB, bundle string, flags ...string) (*OPA, error) {
+	t.Helper()
+	return tryStartOPA(t, nil, bundle, flags...)
+}
+
+// StartOPAEnv is StartOPA with extra environment for the OPA process, as a
+// deployment would set it (GOMAXPROCS=1: what a one-CPU container limit
+// gives a Go ≥ 1.25 program).
+func StartOPAEnv(t testing.TB, env []string, bundle string, flags ...string) *OPA {
+	t.Helper()
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		o, err := TryStartOPA(t, bundle, flags...)
+		o, err := tryStartOPA(t, env, bundle, flags...)
 		if err == nil {
 			return o
 		}
@@ -53,9 +68,7 @@ func StartOPA(t testing.TB, bundle string, flags ...string) *OPA {
 	return nil
 }
 
-// TryStartOPA is StartOPA that returns the error (with OPA's log) when OPA
-// exits or never activates the bundle: how a test sees OPA refuse one.
-func TryStartOPA(t testing.TB, bundle string, flags ...string) (*OPA, error) {
+func tryStartOPA(t testing.TB, env []string, bundle string, flags ...string) (*OPA, error) {
 	t.Helper()
 	bin := OPABinary(t)
 	ports, err := freePorts(1)
@@ -69,7 +82,7 @@ func TryStartOPA(t testing.TB, bundle string, flags ...string) (*OPA, error) {
 	}
 	args := append([]string{"run", "--server", "--addr", addr, "--log-level", "error", "--bundle"}, flags...)
 	args = append(args, abs)
-	p, err := start(t, bin, t.TempDir(), args...)
+	p, err := startEnv(t, bin, t.TempDir(), env, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -63,6 +63,11 @@ type process struct {
 }
 
 func start(t testing.TB, bin, dir string, args ...string) (*process, error) {
+	return startEnv(t, bin, dir, nil, args...)
+}
+
+// startEnv is start with extra environment (GOMAXPROCS=1 …) for the server.
+func startEnv(t testing.TB, bin, dir string, env []string, args ...string) (*process, error) {
 	logPath := filepath.Join(dir, filepath.Base(bin)+".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -72,7 +77,7 @@ func start(t testing.TB, bin, dir string, args ...string) (*process, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}, env...)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("exec %s: %w", bin, err)
 	}
