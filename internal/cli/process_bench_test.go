@@ -4,16 +4,21 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
 // buildShipped builds pkg as the Makefile and Dockerfile ship airlock:
 // static, no cgo, stripped. (A cgo build is dynamically linked and starts
 // 5–10 ms slower, in the loader, which users never pay.)
-func buildShipped(b *testing.B, pkg string) string {
+func buildShipped(b *testing.B, pkg string, tags ...string) string {
 	b.Helper()
-	bin := filepath.Join(b.TempDir(), filepath.Base(pkg))
-	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, pkg)
+	name := filepath.Base(pkg)
+	for _, t := range tags {
+		name += "-" + strings.TrimPrefix(t, name+"_")
+	}
+	bin := filepath.Join(b.TempDir(), name)
+	build := exec.Command("go", "build", "-trimpath", "-tags", strings.Join(tags, ","), "-ldflags", "-s -w", "-o", bin, pkg)
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {

@@ -63,17 +63,20 @@ func TestCosignAgrees(t *testing.T) {
 //   - airlock-start: `airlock version`, its start-up alone;
 //   - floor: testdata/floor, the smallest verifier sigstore-go allows (what
 //     any verifier built on it pays: start-up plus the verification);
+//   - floor+opa: the floor linking OPA's rego package (-tags floor_opa), to
+//     tell OPA's share of airlock's start-up from the rest;
 //   - cosign: `cosign verify-blob-attestation`.
 //
 // Run with:
 //
 //	make tools && go test -run '^$' -bench VerifyProcess -benchtime 30x ./internal/cli/
 //
-// With AIRLOCK_BENCH_KEEP=DIR it also leaves both programs, their inputs and
-// their command lines (DIR/commands) in DIR, for alternated whole-process
-// pairs outside Go.
+// With AIRLOCK_BENCH_KEEP=DIR it also leaves the three programs, their inputs
+// and their command lines (DIR/commands: airlock, floor, floor+opa) in DIR,
+// for alternated whole-process pairs outside Go.
 func BenchmarkVerifyProcess(b *testing.B) {
 	bin, floor := buildShipped(b, "../../cmd/airlock"), buildShipped(b, "./testdata/floor")
+	floorOPA := buildShipped(b, "./testdata/floor", "floor_opa")
 	e := newVerifyEnv(b)
 	bundle := e.decision(b, "allow.sigstore.json", "allow", time.Now().Add(time.Hour))
 	run := func(name string, args ...string) {
@@ -96,7 +99,7 @@ func BenchmarkVerifyProcess(b *testing.B) {
 		// Keep the two programs and their inputs for timing outside Go
 		// (/usr/bin/time, alternated pairs): dir/commands has one command
 		// line each, to run from dir.
-		for _, f := range []string{bin, floor, bundle, e.root, e.artifact} {
+		for _, f := range []string{bin, floor, floorOPA, bundle, e.root, e.artifact} {
 			data, err := os.ReadFile(f)
 			if err != nil {
 				b.Fatal(err)
@@ -107,7 +110,8 @@ func BenchmarkVerifyProcess(b *testing.B) {
 		}
 		base := func(f string) string { return "./" + filepath.Base(f) }
 		lines := strings.Join(verifyArgs(base(bin), base(bundle), base(e.root), base(e.artifact)), " ") + "\n" +
-			strings.Join(floorArgs(base(floor), base(bundle), base(e.root), base(e.artifact)), " ") + "\n"
+			strings.Join(floorArgs(base(floor), base(bundle), base(e.root), base(e.artifact)), " ") + "\n" +
+			strings.Join(floorArgs(base(floorOPA), base(bundle), base(e.root), base(e.artifact)), " ") + "\n"
 		if err := os.WriteFile(filepath.Join(dir, "commands"), []byte(lines), 0o644); err != nil {
 			b.Fatal(err)
 		}
@@ -115,5 +119,6 @@ func BenchmarkVerifyProcess(b *testing.B) {
 	run("airlock", verifyArgs(bin, bundle, e.root, e.artifact)...)
 	run("airlock-start", bin, "version")
 	run("floor", floorArgs(floor, bundle, e.root, e.artifact)...)
+	run("floor+opa", floorArgs(floorOPA, bundle, e.root, e.artifact)...)
 	run("cosign", append([]string{testsvc.Cosign(b)}, cosignArgs(e, bundle, e.signer.SAN)...)...)
 }
