@@ -54,6 +54,14 @@ func TestReleaseBuildsTheImageAsMakeImageDoes(t *testing.T) {
 	if regexp.MustCompile(`(?m)^kos:`).MatchString(read(".goreleaser.yaml")) {
 		t.Fatal(".goreleaser.yaml builds an image of its own (kos:); the image is scripts/ko-build.sh's")
 	}
+	// Binaries and image say the same version and commit: both stamp them.
+	for _, f := range []string{".goreleaser.yaml", ".ko.yaml"} {
+		for _, v := range []string{"internal/cli.Version=", "internal/cli.Commit="} {
+			if !strings.Contains(read(f), "-X github.com/airlock-dev/airlock/"+v) {
+				t.Fatalf("%s does not set %s", f, v)
+			}
+		}
+	}
 	script := read("scripts/ko-build.sh")
 	if !strings.Contains(script, "--image-user="+User) {
 		t.Fatalf("scripts/ko-build.sh does not set the image user %s", User)
