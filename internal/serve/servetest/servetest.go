@@ -257,11 +257,15 @@ func (e *Env) Payload(t testing.TB, runID int64, sha, envName string) []byte {
 
 var deliverySeq atomic.Int64
 
+// client bounds every request the test world makes of a server under test,
+// so a server that hangs fails the test instead of stalling it.
+var client = &http.Client{Timeout: 10 * time.Second}
+
 // Deliver sends a signed deployment_protection_rule webhook as GitHub does.
 func Deliver(t testing.TB, base string, body []byte, sig string) (int, string) {
 	t.Helper()
 	d := githubsim.Delivery{Event: "deployment_protection_rule", ID: fmt.Sprintf("d-%d", deliverySeq.Add(1)), Body: body, Signature: sig}
-	code, out, err := githubsim.Deliver(t.Context(), http.DefaultClient, base+serve.WebhookPath, WebhookSecret, d)
+	code, out, err := githubsim.Deliver(t.Context(), client, base+serve.WebhookPath, WebhookSecret, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +298,7 @@ func WaitReady(t testing.TB, base string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(base + "/readyz")
+		resp, err := client.Get(base + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
