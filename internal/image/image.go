@@ -10,7 +10,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -22,12 +21,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/airlock-dev/airlock/internal/httpx"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
@@ -187,7 +188,7 @@ func Build(ctx context.Context, o Options) (v1.Image, error) {
 	}
 	d = m.Manifests[0].Digest
 	if !strings.HasSuffix(ref, "@"+d.String()) {
-		return nil, errors.New("image: ko printed " + ref + ", its layout holds " + d.String())
+		return nil, fmt.Errorf("image: ko printed %q, its layout holds %s", ref, d)
 	}
 	img, err := idx.Image(d)
 	if err != nil {
@@ -210,14 +211,14 @@ func Build(ctx context.Context, o Options) (v1.Image, error) {
 	return p.Image(d)
 }
 
-// push uploads img's blobs and manifest to the registry repository at u
-// (the distribution API: POST an upload, PUT the blob; PUT the manifest) and
-// returns the manifest's digest. Written out rather than with
-// go-containerregistry's remote, whose credential helpers would bring the
-// Docker CLI's modules into go.mod for one loopback push.
+// push uploads img's blobs (layers, then config) and manifest to the
+// registry repository at u (the distribution API: POST an upload, PUT the
+// blob; PUT the manifest) and returns the manifest's digest. Written out
+// rather than with go-containerregistry's remote, whose credential helpers
+// would bring the Docker CLI's modules into go.mod for one loopback push.
 func push(ctx context.Context, u string, img v1.Image) (v1.Hash, error) {
-	client := &http.Client{Timeout: time.Minute}
-	do := func(method, url, ctype string, body []byte, want int) (*http.Response, error) {
+	client := httpx.NewClient(httpx.Options{Timeout: time.Minute, Redirects: httpx.NoRedirects})
+	send := func(method, url, ctype string, body []byte, want int) (*http.Response, error) {
 		req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 		if err != nil {
 			return nil, err
@@ -225,37 +226,25 @@ func push(ctx context.Context, u string, img v1.Image) (v1.Hash, error) {
 		if ctype != "" {
 			req.Header.Set("Content-Type", ctype)
 		}
-		resp, err := client.Do(req)
+		resp, err := httpx.Do(client, req)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s %s: %w", method, url, err)
 		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		httpx.Discard(resp.Body)
 		if resp.StatusCode != want {
 			return nil, fmt.Errorf("%s %s: HTTP %d, want %d", method, url, resp.StatusCode, want)
 		}
 		return resp, nil
 	}
-	blob := func(d v1.Hash, b []byte) error {
-		resp, err := do(http.MethodPost, u+"/blobs/uploads/", "", nil, http.StatusAccepted)
-		if err != nil {
-			return err
-		}
-		loc, err := resp.Location()
-		if err != nil {
-			return fmt.Errorf("upload location: %w", err)
-		}
-		q := loc.Query()
-		q.Set("digest", d.String())
-		loc.RawQuery = q.Encode()
-		_, err = do(http.MethodPut, loc.String(), "application/octet-stream", b, http.StatusCreated)
-		return err
-	}
 	layers, err := img.Layers()
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	for _, l := range layers {
+	cfg, err := partial.ConfigLayer(img)
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	for _, l := range append(layers, cfg) {
 		d, err := l.Digest()
 		if err != nil {
 			return v1.Hash{}, err
@@ -269,20 +258,20 @@ func push(ctx context.Context, u string, img v1.Image) (v1.Hash, error) {
 		if err != nil {
 			return v1.Hash{}, err
 		}
-		if err := blob(d, b); err != nil {
+		resp, err := send(http.MethodPost, u+"/blobs/uploads/", "", nil, http.StatusAccepted)
+		if err != nil {
 			return v1.Hash{}, err
 		}
-	}
-	cfgName, err := img.ConfigName()
-	if err != nil {
-		return v1.Hash{}, err
-	}
-	cfg, err := img.RawConfigFile()
-	if err != nil {
-		return v1.Hash{}, err
-	}
-	if err := blob(cfgName, cfg); err != nil {
-		return v1.Hash{}, err
+		loc, err := resp.Location()
+		if err != nil {
+			return v1.Hash{}, fmt.Errorf("upload location: %w", err)
+		}
+		q := loc.Query()
+		q.Set("digest", d.String())
+		loc.RawQuery = q.Encode()
+		if _, err := send(http.MethodPut, loc.String(), "application/octet-stream", b, http.StatusCreated); err != nil {
+			return v1.Hash{}, err
+		}
 	}
 	mt, err := img.MediaType()
 	if err != nil {
@@ -296,6 +285,6 @@ func push(ctx context.Context, u string, img v1.Image) (v1.Hash, error) {
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	_, err = do(http.MethodPut, u+"/manifests/"+d.String(), string(mt), m, http.StatusCreated)
+	_, err = send(http.MethodPut, u+"/manifests/"+d.String(), string(mt), m, http.StatusCreated)
 	return d, err
 }

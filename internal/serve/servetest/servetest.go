@@ -29,6 +29,7 @@ import (
 
 	"github.com/airlock-dev/airlock/internal/attest"
 	"github.com/airlock-dev/airlock/internal/githubsim"
+	"github.com/airlock-dev/airlock/internal/httpx"
 	"github.com/airlock-dev/airlock/internal/serve"
 	"github.com/airlock-dev/airlock/internal/testsvc"
 	"github.com/airlock-dev/airlock/internal/verify/verifytest"
@@ -259,7 +260,7 @@ var deliverySeq atomic.Int64
 
 // client bounds every request the test world makes of a server under test,
 // so a server that hangs fails the test instead of stalling it.
-var client = &http.Client{Timeout: 10 * time.Second}
+var client = httpx.NewClient(httpx.Options{Timeout: 10 * time.Second})
 
 // Deliver sends a signed deployment_protection_rule webhook as GitHub does.
 func Deliver(t testing.TB, base string, body []byte, sig string) (int, string) {
