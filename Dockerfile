@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# Build a static binary, ship it alone.
+# Build the static binary that links the policy engine (airlock-rego: the
+# image runs the action, whose gate evaluates Rego), ship it alone.
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
@@ -7,7 +8,7 @@ RUN go mod download
 COPY . .
 ARG VERSION=dev
 RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/airlock-dev/airlock/internal/cli.Version=${VERSION}" \
-    -o /out/airlock ./cmd/airlock
+    -o /out/airlock-rego ./cmd/airlock-rego
 
 # distroless static: CA certificates, no shell, no package manager.
 # Not the :nonroot variant on purpose: GitHub runs container actions as the
@@ -19,6 +20,6 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/airlock-dev/a
 FROM gcr.io/distroless/static-debian12@sha256:4b2a093ef4649bccd586625090a3c668b254cfe180dee54f4c94f3e9bd7e381e
 # The same path, user and entrypoint as the released image and `make image`,
 # which ko builds (.ko.yaml, scripts/ko-build.sh, internal/image).
-COPY --from=build /out/airlock /ko-app/airlock
+COPY --from=build /out/airlock-rego /ko-app/airlock-rego
 USER 0:0
-ENTRYPOINT ["/ko-app/airlock"]
+ENTRYPOINT ["/ko-app/airlock-rego"]

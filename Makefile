@@ -21,15 +21,16 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 
 ## demo: run the gate six times against an in-process GitHub (no network): five denies (one a self-approval), then an allow that mints the production credential; then airlock serve holds production: it rejects a run no gate decided and approves the next after the gate's allow
 demo:
-	$(GO) run ./cmd/airlock demo
+	$(GO) run ./cmd/airlock-rego demo
 
 ## test: formatting, vet, workflow lint, every test with the race detector, and make image
 test: fmt-check vet lint unit image
 
+## build: bin/airlock and bin/airlock-rego (the commands that evaluate Rego; airlock starts it from its own directory)
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X github.com/airlock-dev/airlock/internal/cli.Version=$(VERSION) -X github.com/airlock-dev/airlock/internal/cli.Commit=$(COMMIT)" -o bin/airlock ./cmd/airlock
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X github.com/airlock-dev/airlock/internal/cli.Version=$(VERSION) -X github.com/airlock-dev/airlock/internal/cli.Commit=$(COMMIT)" -o bin/ ./cmd/airlock ./cmd/airlock-rego
 
-## image: the action's OCI image into bin/oci, built as the release builds it (ko, .ko.yaml, scripts/ko-build.sh) on an offline base served on loopback (no Docker engine, no network): root user, entrypoint /ko-app/airlock, Debian's CA certificates
+## image: the action's OCI image into bin/oci, built as the release builds it (ko, .ko.yaml, scripts/ko-build.sh) on an offline base served on loopback (no Docker engine, no network): root user, entrypoint /ko-app/airlock-rego, Debian's CA certificates
 IMAGE_ARCH ?= $(shell $(GO) env GOARCH)
 CA_BUNDLE  ?= /etc/ssl/certs/ca-certificates.crt
 image: $(KO)
@@ -94,14 +95,14 @@ unit: tools
 
 ## bench: the benchmarks reported in docs/BENCHMARKS.md
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/policy/ ./internal/identity/ ./internal/manifest/
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/policy/opa/ ./internal/identity/ ./internal/manifest/
 	$(GO) test -run '^$$' -bench GateProcess -benchtime 30x ./internal/cli/
 	$(GO) test -run TestHydraConcurrentProbes -v ./internal/revocation/
 	$(GO) test -run '^$$' -bench 'Sign' -benchtime 50x -count 3 ./internal/cli/ ./internal/attest/
 	$(GO) test -run '^$$' -bench 'VerifyBatch|ECDSAP256Verify' -count 3 ./internal/verify/
 	$(GO) test -run '^$$' -bench VerifyProcess -benchtime 30x ./internal/cli/
 	$(GO) test -run '^$$' -bench AuditOrg -benchtime 1x ./internal/cli/
-	$(GO) test -run '^$$' -bench 'RealOPA|InProcessPercentiles' -benchtime 10000x ./internal/grants/
+	$(GO) test -run '^$$' -bench 'RealOPA|InProcessPercentiles' -benchtime 10000x ./internal/grants/opa/
 
 clean:
 	rm -rf bin

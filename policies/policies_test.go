@@ -5,13 +5,14 @@ import (
 	"testing"
 
 	"github.com/airlock-dev/airlock/internal/policy"
+	"github.com/airlock-dev/airlock/internal/policy/opa"
 	"github.com/airlock-dev/airlock/policies"
 )
 
 // TestRego runs every test_* rule of the default policies through OPA's test
 // runner, the same code path as `airlock policy test`.
 func TestRego(t *testing.T) {
-	results, err := policy.RunTests(context.Background(), policy.Source{Name: "policies", FS: policies.FS})
+	results, err := opa.RunTests(context.Background(), policy.Source{Name: "policies", FS: policies.FS})
 	if err != nil {
 		t.Fatal(err)
 	}

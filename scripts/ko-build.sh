@@ -19,4 +19,4 @@ if [[ -z ${SOURCE_DATE_EPOCH:-} ]]; then
 fi
 export SOURCE_DATE_EPOCH
 export KO_DATA_DATE_EPOCH=${KO_DATA_DATE_EPOCH:-$SOURCE_DATE_EPOCH}
-exec "$KO" build --bare --image-user=0:0 "$@" ./cmd/airlock
+exec "$KO" build --bare --image-user=0:0 "$@" ./cmd/airlock-rego

@@ -22,7 +22,7 @@ const defaultSigningKeyEnv = "AIRLOCK_SIGNING_KEY"
 // runner always passes action.yml's default); the check, which signs
 // nothing, takes an unset one as none and still refuses a malformed one.
 // Where the bundle is written is the signing step's business.
-func attestConfig(r *actionio.Runner, getenv func(string) string, engine *policy.Engine, requireSigner bool) (gate.AttestConfig, error) {
+func attestConfig(r *actionio.Runner, getenv func(string) string, engine policy.Engine, requireSigner bool) (gate.AttestConfig, error) {
 	ac := gate.AttestConfig{
 		Signer:     r.Input("signer"),
 		Subjects:   listInput(r.Input("subjects")),
@@ -119,7 +119,7 @@ func tufCacheDir(getenv func(string) string) (string, error) {
 }
 
 // maxDecisionTTL reads data.airlock.params.attest.max_decision_ttl_seconds.
-func maxDecisionTTL(engine *policy.Engine) (time.Duration, error) {
+func maxDecisionTTL(engine policy.Engine) (time.Duration, error) {
 	v, ok := engine.Param("attest", "max_decision_ttl_seconds")
 	n, isNum := v.(float64)
 	if !ok || !isNum || n <= 0 || n != float64(int64(n)) {

@@ -28,7 +28,19 @@ var Version = "dev"
 
 // Main runs airlock with args (without the program name) and returns the exit code.
 func Main(ctx context.Context, args []string, getenv func(string) string, stdio Stdio) int {
-	err := run(ctx, args, getenv, stdio)
+	var err error
+	if linked != nil {
+		err = checkDispatched(getenv)
+	}
+	if err == nil {
+		err = run(ctx, args, getenv, stdio)
+	}
+	if errors.Is(err, errDispatch) {
+		var code int
+		if code, err = dispatch(args, stdio); err == nil {
+			return code
+		}
+	}
 	if err != nil {
 		var d *deniedError
 		if !errors.As(err, &d) || d.msg != "" {

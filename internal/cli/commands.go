@@ -64,7 +64,15 @@ func newRootCmd(getenv func(string) string, stdio Stdio) (*cobra.Command, *bool)
   airlock doctor --repo acme/agent --environment production --policy policy/
   airlock policy test policy/ --verbose
   airlock verify app.tgz --bundle app.tgz.sigstore.json --repo acme/agent`,
-		PersistentPreRun: func(*cobra.Command, []string) { *ran = true },
+		PersistentPreRunE: func(c *cobra.Command, _ []string) error {
+			*ran = true
+			// Before the command does anything: a command that evaluates
+			// Rego runs in airlock-rego (dispatch.go).
+			if linked == nil && needsEngine(c) {
+				return errDispatch
+			}
+			return nil
+		},
 		RunE: func(c *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return unknownCommand(c, args[0])
@@ -96,6 +104,15 @@ func newRootCmd(getenv func(string) string, stdio Stdio) (*cobra.Command, *bool)
 	add(groupSetup, newDoctorCmd(e), newPolicyCmd(e), newTokenCmd(e), newServeCmd(e), newDemoCmd(e))
 	add(groupAudit, newVerifyCmd(e), newRevokeCmd(e), newAuditCmd(e), newGrantsCmd(e))
 	root.AddCommand(newVersionCmd(e))
+	// The commands that evaluate Rego, which run in airlock-rego (engine.go).
+	for _, c := range root.Commands() {
+		switch c.Name() {
+		case "gate", "check", "doctor", "policy", "serve", "demo", "grants":
+			setNeedsEngine(c, "always")
+		case "verify":
+			setNeedsEngine(c, "policy")
+		}
+	}
 	root.SetHelpCommand(newHelpCmd(root))
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()

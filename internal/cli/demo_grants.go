@@ -44,7 +44,7 @@ func demoGrants(ctx context.Context, sim *githubsim.Server, out, subject string,
 	if err != nil {
 		return fault.Operationalf("demo: %w", err)
 	}
-	ev, err := grants.NewEvaluator(ctx, tarball)
+	ev, err := engine().GrantsEvaluator(ctx, tarball)
 	if err != nil {
 		return err
 	}

@@ -330,12 +330,12 @@ func writeJSON(path string, v any) error {
 // directory with its own main.rego is a complete policy set and replaces the
 // defaults. workspace is GITHUB_WORKSPACE for the action's commands and ""
 // for the others (see policy.DirSource: how files are named in the digest).
-func loadPolicy(ctx context.Context, dir, workspace string) (*policy.Engine, error) {
+func loadPolicy(ctx context.Context, dir, workspace string) (policy.Engine, error) {
 	srcs, err := policySources(dir, workspace)
 	if err != nil {
 		return nil, err
 	}
-	return policy.Load(ctx, srcs...)
+	return engine().LoadPolicy(ctx, srcs...)
 }
 
 func policySources(dir, workspace string) ([]policy.Source, error) {

@@ -85,13 +85,13 @@ func runGrantsExport(ctx context.Context, g *grantsExportFlags, artifactPaths []
 	case f.jobs < 0:
 		return fault.Usagef("grants export: --jobs: expected a positive number, got %d", f.jobs)
 	}
-	var signer *grants.Signer
+	var signer grants.Signer
 	if *keyPath != "" {
 		pemKey, err := readFileOrStdin(*keyPath, stdio, 64<<10)
 		if err != nil {
 			return fmt.Errorf("grants export: --signing-key: %w", err)
 		}
-		if signer, err = grants.NewSigner(pemKey, *keyID); err != nil {
+		if signer, err = engine().GrantsSigner(pemKey, *keyID); err != nil {
 			return fmt.Errorf("grants export: --signing-key %s: %w", *keyPath, err)
 		}
 	}
@@ -134,7 +134,7 @@ func runGrantsExport(ctx context.Context, g *grantsExportFlags, artifactPaths []
 	if t := now(); !t.Before(dec.NotAfter) {
 		return denied(fmt.Sprintf("grants export: decision expired: notAfter %s is not after %s", dec.NotAfter.Format(time.RFC3339), t.UTC().Format(time.RFC3339)))
 	}
-	tarball, err := grants.Build(ctx, dec, signer)
+	tarball, err := engine().BuildGrants(ctx, dec, signer)
 	if err != nil {
 		return fmt.Errorf("grants export: %w", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/airlock-dev/airlock/internal/grants"
+	grantsopa "github.com/airlock-dev/airlock/internal/grants/opa"
 	"github.com/airlock-dev/airlock/internal/verify"
 	"github.com/airlock-dev/airlock/internal/verify/verifytest"
 )
@@ -121,7 +122,7 @@ func TestGrantsExport(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d, err := grants.ReadDecision(tarball)
+			d, err := grantsopa.ReadDecision(tarball)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -132,7 +133,7 @@ func TestGrantsExport(t *testing.T) {
 				len(d.Subject) != 1 || d.Subject[0].Digest["sha256"] != strings.TrimPrefix(e.digest, "sha256:") {
 				t.Fatalf("exported %+v", d)
 			}
-			ev, err := grants.NewEvaluator(context.Background(), tarball)
+			ev, err := engine().GrantsEvaluator(context.Background(), tarball)
 			if err != nil {
 				t.Fatal(err)
 			}

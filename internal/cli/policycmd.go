@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/airlock-dev/airlock/internal/fault"
-	"github.com/airlock-dev/airlock/internal/policy"
 )
 
 func newPolicyCmd(e *env) *cobra.Command {
@@ -100,7 +99,7 @@ func runPolicyTest(ctx context.Context, dir string, verbose bool, stdio Stdio) e
 	if err != nil {
 		return err
 	}
-	results, err := policy.RunTests(ctx, srcs...)
+	results, err := engine().TestPolicy(ctx, srcs...)
 	if err != nil {
 		return err
 	}

@@ -34,7 +34,7 @@ func buildShipped(b *testing.B, pkg string, tags ...string) string {
 //
 //	go test -run '^$' -bench GateProcess -benchtime 50x ./internal/cli/
 func BenchmarkGateProcess(b *testing.B) {
-	bin := buildShipped(b, "../../cmd/airlock")
+	bin := buildShipped(b, "../../cmd/airlock-rego") // the image's entrypoint, as the action runs it
 	r := newRun(b)
 	r.sim.SetRunClaims(r.claims)
 	env := os.Environ()

@@ -23,7 +23,7 @@ type runConfig struct {
 	check   gate.CheckConfig // mode check: the gate's inputs and the check's own
 	attest  gate.AttestConfig
 	mint    *mint.Config // nil: the workflow does not ask airlock to mint
-	policy  *policy.Engine
+	policy  policy.Engine
 	timeout time.Duration
 	ws      string // the workspace, where the run's documents go
 }

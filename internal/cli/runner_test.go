@@ -225,7 +225,8 @@ var (
 	buildErr  error
 )
 
-// shippedBinary builds airlock as the Dockerfile does (static, trimmed).
+// shippedBinary builds airlock and airlock-rego side by side, as installed
+// (static, trimmed), and returns airlock's path.
 func shippedBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -235,16 +236,25 @@ func shippedBinary(t *testing.T) string {
 			return
 		}
 		builtBin = filepath.Join(dir, "airlock")
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", builtBin, "../../cmd/airlock")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		for _, name := range []string{"airlock", "airlock-rego"} {
+			cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(dir, name), "../../cmd/"+name)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("go build %s: %v\n%s", name, err, out)
+				return
+			}
 		}
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
 	return builtBin
+}
+
+// shippedEngine is airlock-rego, built beside shippedBinary: the image's
+// entrypoint.
+func shippedEngine(t *testing.T) string {
+	return filepath.Join(filepath.Dir(shippedBinary(t)), "airlock-rego")
 }
 
 // entrypoint reads the Dockerfile's exec-form ENTRYPOINT.
@@ -317,7 +327,7 @@ func newContainer(t *testing.T, mountRunnerTemp bool) *container {
 	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	src, err := os.ReadFile(shippedBinary(t))
+	src, err := os.ReadFile(shippedEngine(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/airlock-dev/airlock/internal/fault"
-	"github.com/airlock-dev/airlock/internal/policy"
 	"github.com/airlock-dev/airlock/internal/serve"
 	"github.com/airlock-dev/airlock/internal/tufroot"
 	"github.com/airlock-dev/airlock/internal/verify"
@@ -121,7 +120,7 @@ func runServe(ctx context.Context, f *serveFlags, getenv func(string) string, st
 			if err != nil {
 				return nil, err
 			}
-			return policy.Load(ctx, srcs...)
+			return engine().LoadPolicy(ctx, srcs...)
 		},
 	})
 	if err != nil {

@@ -18,7 +18,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/airlock-dev/airlock/internal/fault"
-	"github.com/airlock-dev/airlock/internal/policy"
 	"github.com/airlock-dev/airlock/internal/verify"
 )
 
@@ -344,11 +343,11 @@ func (f *verifyFlags) runWithin(ctx context.Context, artifactPaths []string, get
 		if err != nil {
 			return verifyResult{}, fmt.Errorf("verify: --policy: %w", err)
 		}
-		engine, err := policy.Load(ctx, srcs...)
+		eng, err := engine().LoadPolicy(ctx, srcs...)
 		if err != nil {
 			return verifyResult{}, fmt.Errorf("verify: --policy %s: %w", *policyDir, err)
 		}
-		cfg.Policy = engine
+		cfg.Policy = eng
 	}
 
 	// Bundles from GitHub are fetched before the verifier is built: with

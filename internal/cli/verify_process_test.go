@@ -60,6 +60,8 @@ func TestCosignAgrees(t *testing.T) {
 // BenchmarkVerifyProcess is what an auditor waits for on one bundle: process
 // start → verdict, on the same bundle, trusted root and artifact, for
 //   - airlock: `airlock verify`;
+//   - airlock-rego: the same in airlock-rego, which links OPA (the image's
+//     entrypoint, and the one binary before the split);
 //   - airlock-start: `airlock version`, its start-up alone;
 //   - floor: testdata/floor, the smallest verifier sigstore-go allows (what
 //     any verifier built on it pays: start-up plus the verification);
@@ -71,12 +73,13 @@ func TestCosignAgrees(t *testing.T) {
 //
 //	make tools && go test -run '^$' -bench VerifyProcess -benchtime 30x ./internal/cli/
 //
-// With AIRLOCK_BENCH_KEEP=DIR it also leaves the three programs, their inputs
-// and their command lines (DIR/commands: airlock, floor, floor+opa) in DIR,
+// With AIRLOCK_BENCH_KEEP=DIR it also leaves the programs, their inputs and
+// their command lines (DIR/commands: airlock, floor, floor+opa, airlock-rego) in DIR,
 // for alternated whole-process pairs outside Go.
 func BenchmarkVerifyProcess(b *testing.B) {
 	bin, floor := buildShipped(b, "../../cmd/airlock"), buildShipped(b, "./testdata/floor")
 	floorOPA := buildShipped(b, "./testdata/floor", "floor_opa")
+	rego := buildShipped(b, "../../cmd/airlock-rego")
 	e := newVerifyEnv(b)
 	bundle := e.decision(b, "allow.sigstore.json", "allow", time.Now().Add(time.Hour))
 	run := func(name string, args ...string) {
@@ -99,7 +102,7 @@ func BenchmarkVerifyProcess(b *testing.B) {
 		// Keep the two programs and their inputs for timing outside Go
 		// (/usr/bin/time, alternated pairs): dir/commands has one command
 		// line each, to run from dir.
-		for _, f := range []string{bin, floor, floorOPA, bundle, e.root, e.artifact} {
+		for _, f := range []string{bin, floor, floorOPA, rego, bundle, e.root, e.artifact} {
 			data, err := os.ReadFile(f)
 			if err != nil {
 				b.Fatal(err)
@@ -111,13 +114,15 @@ func BenchmarkVerifyProcess(b *testing.B) {
 		base := func(f string) string { return "./" + filepath.Base(f) }
 		lines := strings.Join(verifyArgs(base(bin), base(bundle), base(e.root), base(e.artifact)), " ") + "\n" +
 			strings.Join(floorArgs(base(floor), base(bundle), base(e.root), base(e.artifact)), " ") + "\n" +
-			strings.Join(floorArgs(base(floorOPA), base(bundle), base(e.root), base(e.artifact)), " ") + "\n"
+			strings.Join(floorArgs(base(floorOPA), base(bundle), base(e.root), base(e.artifact)), " ") + "\n" +
+			strings.Join(verifyArgs(base(rego), base(bundle), base(e.root), base(e.artifact)), " ") + "\n"
 		if err := os.WriteFile(filepath.Join(dir, "commands"), []byte(lines), 0o644); err != nil {
 			b.Fatal(err)
 		}
 	}
 	run("airlock", verifyArgs(bin, bundle, e.root, e.artifact)...)
 	run("airlock-start", bin, "version")
+	run("airlock-rego", verifyArgs(rego, bundle, e.root, e.artifact)...)
 	run("floor", floorArgs(floor, bundle, e.root, e.artifact)...)
 	run("floor+opa", floorArgs(floorOPA, bundle, e.root, e.artifact)...)
 	run("cosign", append([]string{testsvc.Cosign(b)}, cosignArgs(e, bundle, e.signer.SAN)...)...)

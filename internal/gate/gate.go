@@ -87,7 +87,7 @@ func (c Config) approvalsRequest() approvals.Request {
 type Deps struct {
 	HTTPClient *http.Client
 	Now        func() time.Time
-	Policy     *policy.Engine
+	Policy     policy.Engine
 	// Verifier is optional; when nil one is built from Config (and reused
 	// across runs only if the caller keeps it).
 	Verifier *identity.Verifier
@@ -228,7 +228,7 @@ func collectContext(ctx context.Context) (context.Context, context.CancelFunc) {
 // Evaluate lets policy decide on the evidence, then applies what no policy
 // may waive: an allow needs a verified identity (a policy directory with its
 // own main.rego replaces the defaults and their C1 rules).
-func Evaluate(ctx context.Context, engine *policy.Engine, ev evidence.Evidence) (policy.Decision, error) {
+func Evaluate(ctx context.Context, engine policy.Engine, ev evidence.Evidence) (policy.Decision, error) {
 	dec, err := engine.Evaluate(ctx, ev)
 	if err != nil {
 		return dec, err

@@ -9,9 +9,14 @@
 // that might allow more than the decision did. The signing key given for
 // OPA's bundle signatures is a secret: it goes to OPA's signer only, never
 // into an error, the bundle or an output.
+//
+// This package is the grants and their parsing; the bundle is built, signed
+// and evaluated by internal/grants/opa, which links OPA.
 package grants
 
 import (
+	"context"
+	_ "embed"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -28,6 +33,14 @@ const (
 	Package = "airlock.grants"
 	Root    = "airlock/grants"
 )
+
+// Module is the Rego v1 module every exported bundle carries.
+//
+//go:embed grants.rego
+var Module string
+
+// ModulePath is where the module sits in the bundle.
+const ModulePath = "/" + Root + "/grants.rego"
 
 // Access is what a grant lets an agent do with a tool, in rising order:
 // read < write < execute (the agent manifest's tool_registry.tools[].access).
@@ -177,4 +190,19 @@ type Answer struct {
 	Reasons []string `json:"reasons"`
 }
 
-var errNoAnswer = fault.Configf("grants: the module gave no answer")
+// ErrNoAnswer is the error for a module result that is not a well-formed answer.
+var ErrNoAnswer = fault.Configf("grants: the module gave no answer")
+
+// Signer signs an exported bundle in OPA's format (internal/grants/opa).
+type Signer interface {
+	// Alg is the JWS algorithm, for `opa run --signing-alg`.
+	Alg() string
+	// KeyID is the key id, for `opa run --verification-key-id`.
+	KeyID() string
+}
+
+// Evaluator answers calls from an exported bundle in process
+// (internal/grants/opa.NewEvaluator).
+type Evaluator interface {
+	Ask(ctx context.Context, input any, now time.Time) (Answer, error)
+}

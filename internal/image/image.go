@@ -37,7 +37,7 @@ import (
 // binary at /ko-app/<name>, and scripts/ko-build.sh sets the user (the
 // Dockerfile follows both).
 const (
-	Entrypoint = "/ko-app/airlock"
+	Entrypoint = "/ko-app/airlock-rego"
 	User       = "0:0"
 )
 
@@ -116,7 +116,7 @@ func Base(caPath, arch string) (v1.Image, error) {
 // OCI layout goes.
 type Options struct {
 	Ko       string    // the ko binary (scripts/tool.sh ko)
-	Repo     string    // the checkout: .ko.yaml, scripts/ko-build.sh, ./cmd/airlock
+	Repo     string    // the checkout: .ko.yaml, scripts/ko-build.sh, ./cmd/airlock-rego
 	CABundle string    // PEM bundle laid into the base
 	Dir      string    // the OCI layout to write; must not exist
 	Arch     string    // GOARCH of the image

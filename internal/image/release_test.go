@@ -43,8 +43,8 @@ func TestReleaseBuildsTheImageAsMakeImageDoes(t *testing.T) {
 	if !regexp.MustCompile(`^gcr\.io/distroless/static-debian12@sha256:[0-9a-f]{64}$`).MatchString(ko.DefaultBaseImage) {
 		t.Fatalf(".ko.yaml defaultBaseImage = %q, want distroless static pinned by digest", ko.DefaultBaseImage)
 	}
-	if len(ko.Builds) != 1 || ko.Builds[0].Main != "./cmd/airlock" {
-		t.Fatalf(".ko.yaml builds = %+v, want the one build of ./cmd/airlock", ko.Builds)
+	if len(ko.Builds) != 1 || ko.Builds[0].Main != "./cmd/airlock-rego" {
+		t.Fatalf(".ko.yaml builds = %+v, want the one build of ./cmd/airlock-rego", ko.Builds)
 	}
 
 	release := read(".github/workflows/release.yml")
@@ -62,7 +62,35 @@ func TestReleaseBuildsTheImageAsMakeImageDoes(t *testing.T) {
 			}
 		}
 	}
+	// Both binaries of the one program, built and stamped alike: airlock
+	// starts airlock-rego and refuses nothing, airlock-rego refuses an
+	// airlock of another build.
+	var gr struct {
+		Builds []struct {
+			ID      string   `yaml:"id"`
+			Main    string   `yaml:"main"`
+			Binary  string   `yaml:"binary"`
+			Flags   []string `yaml:"flags"`
+			Ldflags []string `yaml:"ldflags"`
+			Targets []string `yaml:"targets"`
+		} `yaml:"builds"`
+	}
+	if err := yaml.Unmarshal([]byte(read(".goreleaser.yaml")), &gr); err != nil {
+		t.Fatalf(".goreleaser.yaml: %v", err)
+	}
+	if len(gr.Builds) != 2 || gr.Builds[0].Main != "./cmd/airlock" || gr.Builds[0].Binary != "airlock" ||
+		gr.Builds[1].Main != "./cmd/airlock-rego" || gr.Builds[1].Binary != "airlock-rego" {
+		t.Fatalf(".goreleaser.yaml builds = %+v, want airlock and airlock-rego", gr.Builds)
+	}
+	a, r := gr.Builds[0], gr.Builds[1]
+	if strings.Join(a.Ldflags, " ") != strings.Join(r.Ldflags, " ") || strings.Join(a.Targets, " ") != strings.Join(r.Targets, " ") ||
+		strings.Join(a.Flags, " ") != strings.Join(r.Flags, " ") || len(a.Targets) == 0 {
+		t.Fatalf(".goreleaser.yaml: airlock and airlock-rego are built differently: %+v / %+v", a, r)
+	}
 	script := read("scripts/ko-build.sh")
+	if !strings.Contains(script, " ./cmd/airlock-rego\n") {
+		t.Fatal("scripts/ko-build.sh does not build ./cmd/airlock-rego, the image's one binary")
+	}
 	if !strings.Contains(script, "--image-user="+User) {
 		t.Fatalf("scripts/ko-build.sh does not set the image user %s", User)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/airlock-dev/airlock/internal/manifest"
 	"github.com/airlock-dev/airlock/internal/policy"
+	"github.com/airlock-dev/airlock/internal/policy/opa"
 	"github.com/airlock-dev/airlock/internal/testsvc"
 	"github.com/airlock-dev/airlock/policies"
 )
@@ -23,9 +24,9 @@ const examplePolicies = "../../testdata/policies/agent-example"
 
 var agentControls = []string{"C3", "C6", "C7", "C8", "C9", "C10", "C11"}
 
-func loadEngine(t testing.TB) *policy.Engine {
+func loadEngine(t testing.TB) *opa.Engine {
 	t.Helper()
-	e, err := policy.Load(context.Background(),
+	e, err := opa.Load(context.Background(),
 		policy.Source{Name: "policies", FS: policies.FS},
 		policy.Source{Name: "agent-example", FS: os.DirFS(examplePolicies)})
 	if err != nil {
@@ -203,7 +204,7 @@ func TestPolicyManifestsRequiredButMissing(t *testing.T) {
 // TestPolicyExampleTests runs the example directory's Rego tests together
 // with the defaults, as `airlock policy test` would.
 func TestPolicyExampleTests(t *testing.T) {
-	results, err := policy.RunTests(context.Background(),
+	results, err := opa.RunTests(context.Background(),
 		policy.Source{Name: "policies", FS: policies.FS},
 		policy.Source{Name: "agent-example", FS: os.DirFS(examplePolicies)})
 	if err != nil {
@@ -256,7 +257,7 @@ func TestShippedAgentParams(t *testing.T) {
 		}
 	}
 
-	e, err := policy.Load(context.Background(), policy.Source{Name: "policies", FS: policies.FS})
+	e, err := opa.Load(context.Background(), policy.Source{Name: "policies", FS: policies.FS})
 	if err != nil {
 		t.Fatal(err)
 	}

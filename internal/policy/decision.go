@@ -63,18 +63,20 @@ func (d Decision) Refuse(control, msg string) Decision {
 	return d.withControls(passed)
 }
 
-func (d Decision) failClosed(msg string) Decision {
+// FailClosed is d as a deny under C5 for msg: what the engine returns when
+// evaluation itself failed.
+func (d Decision) FailClosed(msg string) Decision {
 	d.Allow = false
 	d.Reasons = append(d.Reasons, Reason{Control: "C5", Message: msg})
 	return d.withControls(nil)
 }
 
-// fromDocument reads the policy's decision document. Anything unexpected is
+// FromDocument reads the policy's decision document (Query) into d. Anything unexpected is
 // turned into a C5 deny reason rather than ignored.
-func (d Decision) fromDocument(v any) Decision {
+func (d Decision) FromDocument(v any) Decision {
 	doc, ok := v.(map[string]any)
 	if !ok {
-		return d.failClosed(fmt.Sprintf("%s is malformed: expected an object, got %T", Query, v))
+		return d.FailClosed(fmt.Sprintf("%s is malformed: expected an object, got %T", Query, v))
 	}
 	var problems []string
 	allow, ok := doc["allow"].(bool)

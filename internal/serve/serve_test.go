@@ -17,6 +17,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/fault"
 	"github.com/airlock-dev/airlock/internal/githubsim"
 	"github.com/airlock-dev/airlock/internal/policy"
+	"github.com/airlock-dev/airlock/internal/policy/opa"
 	"github.com/airlock-dev/airlock/internal/serve"
 	"github.com/airlock-dev/airlock/internal/serve/servetest"
 	"github.com/airlock-dev/airlock/internal/testsvc"
@@ -442,7 +443,7 @@ func TestPolicyReevaluation(t *testing.T) {
 	var asked string
 	r := startWith(t, path, serve.Loaders{Policy: func(ctx context.Context, dir string) (verify.Reevaluator, error) {
 		asked = dir
-		return policy.Load(ctx, policy.Source{Name: "policies", FS: policies.FS})
+		return opa.Load(ctx, policy.Source{Name: "policies", FS: policies.FS})
 	}}, nil)
 	if asked != filepath.Join(filepath.Dir(e.Config), "reviewed-policy") {
 		t.Errorf("policy loader asked for %q", asked)

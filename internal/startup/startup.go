@@ -8,8 +8,9 @@
 //
 // Go initialises packages in import-path order among those whose imports are
 // done. This package imports only runtime, so it runs before every heavy
-// dependency (github.com/airlock-dev sorts before them). cmd/airlock calls
-// Done first thing in main; nothing else imports this package.
+// dependency (github.com/airlock-dev sorts before them). cmd/airlock and
+// cmd/airlock-rego call Done first thing in main; nothing else imports this
+// package.
 package startup
 
 import "runtime"

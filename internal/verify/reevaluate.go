@@ -9,13 +9,13 @@ import (
 	"github.com/airlock-dev/airlock/internal/policy"
 )
 
-// Reevaluator decides on evidence: *policy.Engine, loaded from the
+// Reevaluator decides on evidence: a policy.Engine, loaded from the
 // auditor's --policy directory.
 type Reevaluator interface {
 	Evaluate(ctx context.Context, input any) (policy.Decision, error)
 }
 
-var _ Reevaluator = (*policy.Engine)(nil)
+var _ Reevaluator = policy.Engine(nil)
 
 // Reevaluation is what the auditor's policy says today about the evidence a
 // decision recorded. It is only as good as that evidence: facts are not

@@ -7,13 +7,14 @@ import (
 
 	"github.com/airlock-dev/airlock/internal/fault"
 	"github.com/airlock-dev/airlock/internal/policy"
+	"github.com/airlock-dev/airlock/internal/policy/opa"
 	"github.com/airlock-dev/airlock/policies"
 )
 
 // cancelledEngine is the real default engine asked with a context that has
 // ended: its evaluation fails operationally, as a --policy run whose
 // deadline passed mid-evaluation does.
-type cancelledEngine struct{ e *policy.Engine }
+type cancelledEngine struct{ e *opa.Engine }
 
 func (c cancelledEngine) Evaluate(ctx context.Context, input any) (policy.Decision, error) {
 	ctx, cancel := context.WithCancel(ctx)
@@ -28,7 +29,7 @@ func TestReevaluationThatCannotRunIsOperational(t *testing.T) {
 	f := newFixture(t)
 	dir := t.TempDir()
 	p := f.attest(t, dir, "allow.json", f.signer, DecisionPredicateType, decision("allow", time.Now().Add(-time.Minute), allowUntil), f.art)
-	engine, err := policy.Load(context.Background(), policy.Source{Name: "policies", FS: policies.FS})
+	engine, err := opa.Load(context.Background(), policy.Source{Name: "policies", FS: policies.FS})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,14 +1,15 @@
-package policy
+package opa
 
 import (
 	"fmt"
 	"strings"
 	"sync"
 
+	"github.com/airlock-dev/airlock/internal/policy"
 	"github.com/open-policy-agent/opa/v1/ast"
 )
 
-// The engine reads one document, data.airlock.decision (Query). A rule that
+// The engine reads one document, data.airlock.decision (policy.Query). A rule that
 // neither it nor any rule it reads refers to decides nothing: `denny
 // contains …`, a deny in `package airlock_custom`, a helper whose caller was
 // renamed. OPA compiles such rules without a word, so a policy author
@@ -20,7 +21,7 @@ import (
 // The refs are parsed on first use: OPA's parser at package
 // initialisation costs every airlock process, `airlock verify` included.
 var (
-	decisionRef = sync.OnceValue(func() ast.Ref { return ast.MustParseRef(Query) })
+	decisionRef = sync.OnceValue(func() ast.Ref { return ast.MustParseRef(policy.Query) })
 	airlockPath = sync.OnceValue(func() ast.Ref { return ast.MustParseRef("data.airlock") })
 )
 
@@ -33,7 +34,7 @@ var decidingSets = map[string]bool{"deny": true, "warn": true, "requirement": tr
 func checkReachable(c *ast.Compiler, isTest func(file string) bool) []string {
 	roots := c.GetRules(decisionRef())
 	if len(roots) == 0 {
-		return []string{fmt.Sprintf("no module defines %s: airlock reads nothing else (the defaults' main.rego defines it; a directory with its own main.rego replaces them and must define it too)", Query)}
+		return []string{fmt.Sprintf("no module defines %s: airlock reads nothing else (the defaults' main.rego defines it; a directory with its own main.rego replaces them and must define it too)", policy.Query)}
 	}
 	reached := map[*ast.Rule]bool{}
 	stack := append([]*ast.Rule(nil), roots...)
@@ -77,7 +78,7 @@ func checkReachable(c *ast.Compiler, isTest func(file string) bool) []string {
 		}
 		if !underAirlock && !anyRead && len(m.Rules) > 0 {
 			probs = append(probs, fmt.Sprintf("%s: package %s is not read: airlock evaluates %s, and no rule it reads refers to this package, so none of its rules apply%s",
-				loc(m.Package.Location, file), pkg, Query, didYouMeanPackage(pkg)))
+				loc(m.Package.Location, file), pkg, policy.Query, didYouMeanPackage(pkg)))
 		}
 		for _, r := range m.Rules {
 			name := ruleName(r)
@@ -90,7 +91,7 @@ func checkReachable(c *ast.Compiler, isTest func(file string) bool) []string {
 				// reported once for the package
 			default:
 				probs = append(probs, fmt.Sprintf("%s: rule %s in package %s is never read: airlock evaluates %s, and neither it nor any rule it reads refers to %s%s",
-					loc(r.Location, file), name, pkg, Query, name, didYouMeanRule(name, names, inAirlock)))
+					loc(r.Location, file), name, pkg, policy.Query, name, didYouMeanRule(name, names, inAirlock)))
 			}
 		}
 	}
@@ -119,11 +120,11 @@ func didYouMeanRule(name string, read []string, inAirlock bool) string {
 	if !inAirlock {
 		return ""
 	}
-	return didYouMean(name, append(read, "deny", "warn", "requirement"))
+	return policy.DidYouMean(name, append(read, "deny", "warn", "requirement"))
 }
 
 func didYouMeanPackage(pkg string) string {
-	if s := didYouMean(pkg, []string{"airlock"}); s != "" {
+	if s := policy.DidYouMean(pkg, []string{"airlock"}); s != "" {
 		return strings.Replace(s, "mean airlock", "mean package airlock", 1)
 	}
 	return " (airlock's rules are in package airlock)"

@@ -1,4 +1,4 @@
-package grants
+package opa
 
 import (
 	"archive/tar"

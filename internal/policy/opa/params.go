@@ -1,4 +1,4 @@
-package policy
+package opa
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/airlock-dev/airlock/internal/policy"
 	"github.com/airlock-dev/airlock/policies"
 )
 
@@ -290,7 +291,7 @@ func parseParamsFile(name, topic string, b []byte) (map[string]any, []string) {
 	}
 	spec, ok := sch[topic]
 	if !ok {
-		return nil, []string{fmt.Sprintf("%s: unknown params topic %q%s (known topics: %s)", name, topic, didYouMean(topic, sortedKeys(sch)), strings.Join(sortedKeys(sch), ", "))}
+		return nil, []string{fmt.Sprintf("%s: unknown params topic %q%s (known topics: %s)", name, topic, policy.DidYouMean(topic, sortedKeys(sch)), strings.Join(sortedKeys(sch), ", "))}
 	}
 	root, err := decodeParams(b)
 	if err != nil {
@@ -357,7 +358,7 @@ func checkParam(file, key string, s *paramSpec, n *jsonNode, probs *[]string) {
 			ks, ok := s.keys[m.key]
 			if !ok {
 				if s.closed {
-					hint := didYouMean(m.key, known)
+					hint := policy.DidYouMean(m.key, known)
 					if hint == "" {
 						hint = " (known keys: " + strings.Join(known, ", ") + ")"
 						if len(known) == 0 {
@@ -389,41 +390,4 @@ func jsonType(v any) string {
 		return "an object"
 	}
 	return fmt.Sprintf("%T", v)
-}
-
-// didYouMean names the candidate nearest to s, if one is near enough to be
-// a plausible typo: " (did you mean X?)", or "".
-func didYouMean(s string, candidates []string) string {
-	best, bestD := "", -1
-	for _, c := range candidates {
-		d := editDistance(s, c)
-		if bestD < 0 || d < bestD {
-			best, bestD = c, d
-		}
-	}
-	if best == "" || bestD > max(2, (len(s)+len(best))/6) && !strings.HasPrefix(best, s) && !strings.HasPrefix(s, best) {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %s?)", best)
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -1,4 +1,4 @@
-package policy_test
+package opa_test
 
 import (
 	"context"
@@ -9,17 +9,18 @@ import (
 
 	"github.com/airlock-dev/airlock/internal/fault"
 	"github.com/airlock-dev/airlock/internal/policy"
+	"github.com/airlock-dev/airlock/internal/policy/opa"
 )
 
 // loadErr loads srcs and returns the configuration error it must give, for
 // Load and for RunTests alike (`policy test` checks what the gate checks).
 func loadErr(t *testing.T, srcs ...policy.Source) string {
 	t.Helper()
-	_, err := policy.Load(context.Background(), srcs...)
+	_, err := opa.Load(context.Background(), srcs...)
 	if err == nil || fault.KindOf(err) != fault.KindConfig {
 		t.Fatalf("Load: expected a configuration error, got %v", err)
 	}
-	_, terr := policy.RunTests(context.Background(), srcs...)
+	_, terr := opa.RunTests(context.Background(), srcs...)
 	if terr == nil || fault.KindOf(terr) != fault.KindConfig || terr.Error() != err.Error() {
 		t.Fatalf("RunTests: expected the error Load gives (%v), got %v", err, terr)
 	}
@@ -94,7 +95,7 @@ func TestParamsSchema(t *testing.T) {
 	})
 
 	t.Run("known keys of every type load", func(t *testing.T) {
-		_, err := policy.Load(context.Background(), defaults, user(map[string]string{
+		_, err := opa.Load(context.Background(), defaults, user(map[string]string{
 			"params/agent.json": `{"max_credential_ttl_seconds": 60, "allow_shared_issuer": true, "allowed_scopes": {"internal": ["kb:read"]},
 				"former_qa_identities": [{"subject": "agent:qa", "client_id": "qa"}]}`,
 			"params/approvals.json":  `{"min_approvals": 2, "max_age_seconds": 3600}`,
@@ -166,10 +167,10 @@ team_note := "a" if input.x else := "b" if input.y else := "c"
 		"dyn.rego":       "package airlock\n\nrequirement contains r if {\n\tsome name in [\"team_req\"]\n\tsome r in data.airlock[name]\n}\n\nteam_req contains reason(\"C5\", \"r\") if true\n",
 		"team_test.rego": "package airlock_test\n\nimport data.airlock\n\ntest_on if airlock.team_on with input as {\"team\": true}\n\n# tests may define what they like\nunused := 1\n",
 	}
-	if _, err := policy.Load(context.Background(), defaults, user(files)); err != nil {
+	if _, err := opa.Load(context.Background(), defaults, user(files)); err != nil {
 		t.Fatal(err)
 	}
-	res, err := policy.RunTests(context.Background(), defaults, user(files))
+	res, err := opa.RunTests(context.Background(), defaults, user(files))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,8 +182,8 @@ team_note := "a" if input.x else := "b" if input.y else := "c"
 		t.Errorf("user test did not run or failed: %+v", res)
 	}
 	// The example a user starts from, as docs/writing-policies.md shows it.
-	ex := policy.Source{Name: "testdata/policies/agent-example", FS: os.DirFS(filepath.Join("..", "..", "testdata", "policies", "agent-example"))}
-	if _, err := policy.Load(context.Background(), defaults, ex); err != nil {
+	ex := policy.Source{Name: "testdata/policies/agent-example", FS: os.DirFS(filepath.Join("..", "..", "..", "testdata", "policies", "agent-example"))}
+	if _, err := opa.Load(context.Background(), defaults, ex); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -224,7 +225,7 @@ func TestDirSourceNaming(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e, err := policy.Load(context.Background(), defaults, s)
+		e, err := opa.Load(context.Background(), defaults, s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -282,10 +283,10 @@ func TestDirSourceNaming(t *testing.T) {
 // strictness checks (params schema, reachability) of the defaults plus the
 // worked example.
 func BenchmarkLoad(b *testing.B) {
-	ex := policy.Source{Name: "testdata/policies/agent-example", FS: os.DirFS(filepath.Join("..", "..", "testdata", "policies", "agent-example"))}
+	ex := policy.Source{Name: "testdata/policies/agent-example", FS: os.DirFS(filepath.Join("..", "..", "..", "testdata", "policies", "agent-example"))}
 	ctx := context.Background()
 	for b.Loop() {
-		if _, err := policy.Load(ctx, defaults, ex); err != nil {
+		if _, err := opa.Load(ctx, defaults, ex); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,4 +1,4 @@
-package policy
+package opa
 
 import (
 	"strings"
@@ -17,19 +17,6 @@ func TestParamRules(t *testing.T) {
 		_, err := buildSchema(policies.FS, map[string]paramSpec{p: {kind: kindInteger}})
 		if err == nil || !strings.Contains(err.Error(), p) {
 			t.Errorf("rule %s: expected an error naming it, got %v", p, err)
-		}
-	}
-}
-
-func TestDidYouMean(t *testing.T) {
-	for _, tc := range []struct{ s, want string }{
-		{"max_credential_ttl_secs", " (did you mean max_credential_ttl_seconds?)"},
-		{"denny", " (did you mean deny?)"},
-		{"airlock_custom", " (did you mean airlock?)"},
-		{"colour", ""},
-	} {
-		if got := didYouMean(tc.s, []string{"max_credential_ttl_seconds", "deny", "airlock", "min_approvals"}); got != tc.want {
-			t.Errorf("didYouMean(%q) = %q, expected %q", tc.s, got, tc.want)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package grants
+package opa
 
 import (
 	"bytes"
@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airlock-dev/airlock/internal/grants"
 	"github.com/airlock-dev/airlock/internal/testsvc"
 )
 
@@ -34,13 +35,13 @@ func writeFile(t testing.TB, name string, b []byte) string {
 }
 
 // opaAnswer asks the real OPA the module's response document.
-func opaAnswer(t *testing.T, o *testsvc.OPA, input any) Answer {
+func opaAnswer(t *testing.T, o *testsvc.OPA, input any) grants.Answer {
 	t.Helper()
 	doc, ok := o.Query(t, "airlock/grants/response", input).(map[string]any)
 	if !ok {
 		t.Fatalf("response is not an object")
 	}
-	a := Answer{Reasons: []string{}}
+	a := grants.Answer{Reasons: []string{}}
 	a.Allow, ok = doc["allow"].(bool)
 	if !ok {
 		t.Fatalf("response.allow is %T", doc["allow"])
@@ -83,7 +84,7 @@ func TestRealOPADeniesAfterNotAfter(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := testsvc.StartOPA(t, writeFile(t, "grants.tar.gz", tarball))
-	call := Call{Tool: "kb-search", Access: "read", Scope: "kb:read"}
+	call := grants.Call{Tool: "kb-search", Access: "read", Scope: "kb:read"}
 	if time.Now().Before(d.NotAfter) {
 		if a := opaAnswer(t, o, call); !a.Allow && time.Now().Before(d.NotAfter) {
 			t.Fatalf("denied before notAfter: %q", a.Reasons)
@@ -136,7 +137,7 @@ func TestRealOPAVerifiesSignedBundle(t *testing.T) {
 	flags := []string{"--verification-key", pub, "--verification-key-id", s.KeyID(), "--signing-alg", s.Alg()}
 
 	o := testsvc.StartOPA(t, writeFile(t, "signed.tar.gz", tarball), flags...)
-	checkAnswer(t, opaAnswer(t, o, Call{Tool: "kb-search", Access: "read", Scope: "kb:read"}), true, "")
+	checkAnswer(t, opaAnswer(t, o, grants.Call{Tool: "kb-search", Access: "read", Scope: "kb:read"}), true, "")
 
 	// Changed after export: kb-search raised to execute in data.json, the
 	// module's expiry check removed, a file added. OPA refuses each.
@@ -145,10 +146,10 @@ func TestRealOPAVerifiesSignedBundle(t *testing.T) {
 			f["/data.json"] = bytes.Replace(f["/data.json"], []byte(`"access":"read"`), []byte(`"access":"execute"`), 1)
 		},
 		"module changed": func(f map[string][]byte) {
-			f[ModulePath] = bytes.Replace(f[ModulePath], []byte("\tunexpired\n"), []byte("\n"), 1)
+			f[grants.ModulePath] = bytes.Replace(f[grants.ModulePath], []byte("\tunexpired\n"), []byte("\n"), 1)
 		},
 		"file added": func(f map[string][]byte) {
-			f["/"+Root+"/extra.rego"] = []byte("package airlock.grants\n\nextra := true\n")
+			f["/"+grants.Root+"/extra.rego"] = []byte("package airlock.grants\n\nextra := true\n")
 		},
 		"signatures removed": func(f map[string][]byte) { delete(f, "/.signatures.json") },
 	} {
@@ -261,7 +262,7 @@ func benchOPA(b *testing.B, o *testsvc.OPA) {
 
 func BenchmarkInProcessPercentiles(b *testing.B) {
 	e := newTestEvaluator(b)
-	call := Call{Tool: "kb-search", Access: "read", Scope: "kb:read"}
+	call := grants.Call{Tool: "kb-search", Access: "read", Scope: "kb:read"}
 	now := testNotAfter.Add(-time.Minute)
 	var lat []time.Duration
 	for b.Loop() {
@@ -311,7 +312,7 @@ func TestRealOPAVerifiesEveryKeyType(t *testing.T) {
 				t.Fatal(err)
 			}
 			o := testsvc.StartOPA(t, writeFile(t, "signed.tar.gz", tarball), "--verification-key", pubPath, "--verification-key-id", "k", "--signing-alg", s.Alg())
-			checkAnswer(t, opaAnswer(t, o, Call{Tool: "kb-search", Access: "read", Scope: "kb:read"}), true, "")
+			checkAnswer(t, opaAnswer(t, o, grants.Call{Tool: "kb-search", Access: "read", Scope: "kb:read"}), true, "")
 		})
 	}
 }

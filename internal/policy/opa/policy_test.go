@@ -1,4 +1,4 @@
-package policy_test
+package opa_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/airlock-dev/airlock/internal/fault"
 	"github.com/airlock-dev/airlock/internal/policy"
+	"github.com/airlock-dev/airlock/internal/policy/opa"
 	"github.com/airlock-dev/airlock/internal/testsvc"
 	"github.com/airlock-dev/airlock/policies"
 )
@@ -50,7 +51,7 @@ func user(files map[string]string) policy.Source {
 
 func evaluate(t *testing.T, input any, srcs ...policy.Source) policy.Decision {
 	t.Helper()
-	e, err := policy.Load(context.Background(), srcs...)
+	e, err := opa.Load(context.Background(), srcs...)
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
@@ -134,7 +135,7 @@ func TestCompileErrorNamesFileAndLine(t *testing.T) {
 		"syntax.rego":  "package airlock\n\ndeny contains x if {\n  x := \n}\n",
 		"compile.rego": "package airlock\n\ndeny contains reason(\"C1\", y) if { true }\n",
 	} {
-		_, err := policy.Load(context.Background(), defaults, user(map[string]string{name: body}))
+		_, err := opa.Load(context.Background(), defaults, user(map[string]string{name: body}))
 		if err == nil {
 			t.Fatalf("%s: expected an error", name)
 		}
@@ -153,11 +154,11 @@ func TestParamsMergeAndDigest(t *testing.T) {
 		"x.rego":            rule,
 		"params/agent.json": `{"max_credential_ttl_seconds": 60, "allowed_scopes": {"internal": ["a"], "customer": ["kb:read"]}}`,
 	})
-	base, err := policy.Load(context.Background(), defaults, team)
+	base, err := opa.Load(context.Background(), defaults, team)
 	if err != nil {
 		t.Fatal(err)
 	}
-	over, err := policy.Load(context.Background(), defaults, team, user(map[string]string{"y.rego": "package airlock\n", "params/agent.json": `{"max_credential_ttl_seconds": 30}`}))
+	over, err := opa.Load(context.Background(), defaults, team, user(map[string]string{"y.rego": "package airlock\n", "params/agent.json": `{"max_credential_ttl_seconds": 30}`}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,14 +175,14 @@ func TestParamsMergeAndDigest(t *testing.T) {
 }
 
 func TestLoadRejectsEmptySource(t *testing.T) {
-	if _, err := policy.Load(context.Background(), user(map[string]string{"README.md": "x"})); err == nil || fault.KindOf(err) != fault.KindConfig {
+	if _, err := opa.Load(context.Background(), user(map[string]string{"README.md": "x"})); err == nil || fault.KindOf(err) != fault.KindConfig {
 		t.Fatalf("expected a config error for a directory without .rego files, got %v", err)
 	}
 }
 
 // BenchmarkDecision measures evidence → decision with the compiled default policy set.
 func BenchmarkDecision(b *testing.B) {
-	e, err := policy.Load(context.Background(), defaults)
+	e, err := opa.Load(context.Background(), defaults)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -200,7 +201,7 @@ func BenchmarkDecision(b *testing.B) {
 // exercises the C7/C8 rules (testdata/manifests/read-to-write: two changes,
 // two escalations).
 func BenchmarkDecisionAgent(b *testing.B) {
-	e, err := policy.Load(context.Background(), defaults)
+	e, err := opa.Load(context.Background(), defaults)
 	if err != nil {
 		b.Fatal(err)
 	}

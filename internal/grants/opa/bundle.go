@@ -1,4 +1,8 @@
-package grants
+// Package opa builds, signs and evaluates the grants bundle (internal/grants)
+// with OPA: Build and Signer for `airlock grants export`, Evaluator for
+// in-process calls. Only airlock-rego links it (internal/engine; README,
+// "Install").
+package opa
 
 import (
 	"bytes"
@@ -8,7 +12,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
-	_ "embed"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -18,15 +21,8 @@ import (
 	"github.com/open-policy-agent/opa/v1/rego"
 
 	"github.com/airlock-dev/airlock/internal/fault"
+	"github.com/airlock-dev/airlock/internal/grants"
 )
-
-// Module is the Rego v1 module every exported bundle carries.
-//
-//go:embed grants.rego
-var Module string
-
-// ModulePath is where the module sits in the bundle.
-const ModulePath = "/" + Root + "/grants.rego"
 
 // Signer signs the bundle in OPA's format (.signatures.json: a JWT listing
 // each file's SHA-256), so that `opa run --verification-key` refuses a
@@ -99,16 +95,16 @@ func (s *Signer) Alg() string { return s.alg }
 func (s *Signer) KeyID() string { return s.keyID }
 
 // Build writes the OPA bundle (.tar.gz): .manifest (revision = the
-// decision digest, roots = [Root], Rego v1), data.json with the decision
+// decision digest, roots = [grants.Root], Rego v1), data.json with the decision
 // under data.airlock.grants.decision, and the module; signed when s is not
 // nil. The module is compiled against the data first: a bundle OPA would
 // refuse is never written.
-func Build(ctx context.Context, d Decision, s *Signer) ([]byte, error) {
+func Build(ctx context.Context, d grants.Decision, s *Signer) ([]byte, error) {
 	b, err := newBundle(d)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := prepare(ctx, b, "data."+Package+".response"); err != nil {
+	if _, err := prepare(ctx, b, "data."+grants.Package+".response"); err != nil {
 		return nil, fault.Configf("grants: the exported module does not compile: %w", err)
 	}
 	if s != nil {
@@ -124,7 +120,7 @@ func Build(ctx context.Context, d Decision, s *Signer) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-func newBundle(d Decision) (*bundle.Bundle, error) {
+func newBundle(d grants.Decision) (*bundle.Bundle, error) {
 	raw, err := json.Marshal(d)
 	if err != nil {
 		return nil, fault.Operationalf("grants: encode decision: %w", err)
@@ -133,17 +129,17 @@ func newBundle(d Decision) (*bundle.Bundle, error) {
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		return nil, fault.Operationalf("grants: encode decision: %w", err)
 	}
-	mod, err := ast.ParseModuleWithOpts(ModulePath, Module, ast.ParserOptions{RegoVersion: ast.RegoV1})
+	mod, err := ast.ParseModuleWithOpts(grants.ModulePath, grants.Module, ast.ParserOptions{RegoVersion: ast.RegoV1})
 	if err != nil {
 		return nil, fault.Configf("grants: parse module: %w", err)
 	}
-	roots := []string{Root}
+	roots := []string{grants.Root}
 	v1 := 1
 	b := &bundle.Bundle{
 		Manifest: bundle.Manifest{Revision: d.DecisionDigest, Roots: &roots, RegoVersion: &v1,
 			Metadata: map[string]any{"airlock": map[string]any{"notAfter": d.NotAfter, "policy_digest": d.PolicyDigest}}},
 		Data:    map[string]any{"airlock": map[string]any{"grants": map[string]any{"decision": doc}}},
-		Modules: []bundle.ModuleFile{{URL: ModulePath, Path: ModulePath, Raw: []byte(Module), Parsed: mod}},
+		Modules: []bundle.ModuleFile{{URL: grants.ModulePath, Path: grants.ModulePath, Raw: []byte(grants.Module), Parsed: mod}},
 	}
 	return b, nil
 }
@@ -158,20 +154,20 @@ func prepare(ctx context.Context, b *bundle.Bundle, query string) (rego.Prepared
 }
 
 // ReadDecision reads data.airlock.grants.decision back from a bundle.
-func ReadDecision(tarball []byte) (Decision, error) {
+func ReadDecision(tarball []byte) (grants.Decision, error) {
 	b, err := bundle.NewReader(bytes.NewReader(tarball)).WithSkipBundleVerification(true).Read()
 	if err != nil {
-		return Decision{}, fmt.Errorf("read bundle: %w", err)
+		return grants.Decision{}, fmt.Errorf("read bundle: %w", err)
 	}
-	var d Decision
+	var d grants.Decision
 	a, _ := b.Data["airlock"].(map[string]any)
 	g, _ := a["grants"].(map[string]any)
 	raw, err := json.Marshal(g["decision"])
 	if err != nil {
-		return Decision{}, err
+		return grants.Decision{}, err
 	}
 	if err := json.Unmarshal(raw, &d); err != nil {
-		return Decision{}, fmt.Errorf("read bundle: decision: %w", err)
+		return grants.Decision{}, fmt.Errorf("read bundle: decision: %w", err)
 	}
 	return d, nil
 }

@@ -1,4 +1,4 @@
-package policy
+package opa
 
 import (
 	"context"
@@ -11,19 +11,12 @@ import (
 	"github.com/open-policy-agent/opa/v1/tester"
 
 	"github.com/airlock-dev/airlock/internal/fault"
+	"github.com/airlock-dev/airlock/internal/policy"
 )
-
-// TestResult is the outcome of one Rego test rule.
-type TestResult struct {
-	Name    string `json:"name"` // package.rule
-	File    string `json:"file"`
-	Pass    bool   `json:"pass"`
-	Message string `json:"message,omitempty"`
-}
 
 // RunTests runs every test_* rule in the sources' *_test.rego files with
 // OPA's own test runner, against the same params the gate would load.
-func RunTests(ctx context.Context, sources ...Source) ([]TestResult, error) {
+func RunTests(ctx context.Context, sources ...policy.Source) ([]policy.TestResult, error) {
 	l, err := load(sources, true)
 	if err != nil {
 		return nil, err
@@ -57,9 +50,9 @@ func RunTests(ctx context.Context, sources ...Source) ([]TestResult, error) {
 	if err != nil {
 		return nil, fault.Config(fmt.Errorf("run policy tests: %w", describeASTErrors(err)))
 	}
-	var out []TestResult
+	var out []policy.TestResult
 	for r := range ch {
-		tr := TestResult{Name: strings.TrimPrefix(r.Package, "data.") + "." + r.Name, Pass: r.Pass()}
+		tr := policy.TestResult{Name: strings.TrimPrefix(r.Package, "data.") + "." + r.Name, Pass: r.Pass()}
 		if r.Location != nil {
 			tr.File = fmt.Sprintf("%s:%d", r.Location.File, r.Location.Row)
 		}
@@ -71,7 +64,7 @@ func RunTests(ctx context.Context, sources ...Source) ([]TestResult, error) {
 		}
 		out = append(out, tr)
 	}
-	slices.SortFunc(out, func(a, b TestResult) int {
+	slices.SortFunc(out, func(a, b policy.TestResult) int {
 		if a.File < b.File {
 			return -1
 		}
