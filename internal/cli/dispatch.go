@@ -67,7 +67,15 @@ func dispatch(args []string, stdio Stdio) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	env := append(os.Environ(), envDispatchBuild+"="+buildID())
+	// Ours replaces any inherited value: with a key twice, Go's getenv
+	// reads the first.
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, envDispatchBuild+"=") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, envDispatchBuild+"="+buildID())
 	if stdio.In == os.Stdin && stdio.Out == os.Stdout && stdio.Err == os.Stderr {
 		if err := execEngine(path, append([]string{path}, args...), env); err != nil {
 			return 0, fault.Operationalf("start %s: %w", path, err)

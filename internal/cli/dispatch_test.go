@@ -162,6 +162,13 @@ func TestDispatchAsInstalled(t *testing.T) {
 		}
 	})
 
+	t.Run("an inherited value does not count", func(t *testing.T) {
+		stale := []string{envDispatchBuild + "=airlock v0.0.1 (commit 0000, go1.0)"}
+		if code, out, errs := shell(t, airlockBin, stale, "policy", "test", abs); code != ExitAllow {
+			t.Errorf("with a stale %s: exit %d\n%s%s", envDispatchBuild, code, out, errs)
+		}
+	})
+
 	t.Run("another build refused", func(t *testing.T) {
 		code, _, errs := shell(t, regoBin, []string{envDispatchBuild + "=airlock v0.0.1 (commit 0000, go1.0)"}, "version")
 		if code != ExitOperational || !strings.Contains(errs, "install both binaries from one release") || !strings.Contains(errs, "v0.0.1") {
