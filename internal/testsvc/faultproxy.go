@@ -1,12 +1,14 @@
 package testsvc
 
 import (
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/airlock-dev/airlock/internal/githubsim"
@@ -26,6 +28,8 @@ type FaultProxy struct {
 	fault *githubsim.Fault
 	hits  int
 	seen  int
+	held  int // the socket holding a refused port (Refuse), or 0
+	t     testing.TB
 }
 
 // StartFaultProxy starts a proxy to upstream (a base URL; "" answers 501 to
@@ -44,7 +48,7 @@ func StartFaultProxy(t testing.TB, upstream string) *FaultProxy {
 		rp.Transport = &http.Transport{Proxy: nil, DisableKeepAlives: true}
 		next = rp
 	}
-	p := &FaultProxy{}
+	p := &FaultProxy{t: t}
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		p.seen++
@@ -89,13 +93,42 @@ func (p *FaultProxy) Requests() int {
 }
 
 // Refuse closes the proxy's listener: connections to URL are refused from
-// now on (the port stays unused by this process until the test ends).
-func (p *FaultProxy) Refuse() { _ = p.srv.Listener.Close() }
+// now on. The port stays taken until Close: a socket bound to it but not
+// listening answers a connect with a reset (ECONNREFUSED), and no other
+// listener, such as a parallel test's server given port 0, can get it.
+// A freed port did get reused, and then the refused requests reached that
+// test's server.
+func (p *FaultProxy) Refuse() {
+	addr, ok := p.srv.Listener.Addr().(*net.TCPAddr)
+	_ = p.srv.Listener.Close()
+	if !ok || addr.IP.To4() == nil {
+		return
+	}
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		p.t.Fatalf("fault proxy: hold %s: %v", addr, err)
+	}
+	sa := &syscall.SockaddrInet4{Port: addr.Port}
+	copy(sa.Addr[:], addr.IP.To4())
+	if err := syscall.Bind(fd, sa); err != nil {
+		_ = syscall.Close(fd)
+		p.t.Fatalf("fault proxy: hold %s: %v", addr, err)
+	}
+	p.mu.Lock()
+	p.held = fd
+	p.mu.Unlock()
+}
 
 // Close stops the proxy and closes every connection to it.
 func (p *FaultProxy) Close() {
 	p.srv.CloseClientConnections()
 	p.srv.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.held > 0 {
+		_ = syscall.Close(p.held)
+		p.held = 0
+	}
 }
 
 func (p *FaultProxy) take(r *http.Request) *githubsim.Fault {
