@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -51,12 +50,11 @@ as a deployment protection rule app (` + "`serve`" + `), and runs a demo.`
 func newRootCmd(getenv func(string) string, stdio Stdio) (*cobra.Command, *bool) {
 	ran := new(bool)
 	e := &env{getenv: getenv, stdio: stdio}
-	info, ok := debug.ReadBuildInfo()
 	root := &cobra.Command{
 		Use:           "airlock",
 		Short:         "a fresh, signed trust decision at the QA → production boundary",
 		Long:          rootLong,
-		Version:       strings.TrimSuffix(versionLine(info, ok), "\n"),
+		Version:       buildID(),
 		SilenceErrors: true, // Main prints every error once, as "airlock: …"
 		SilenceUsage:  true,
 		Args:          cobra.ArbitraryArgs,

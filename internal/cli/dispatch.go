@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"strings"
 
 	"github.com/airlock-dev/airlock/internal/fault"
@@ -22,19 +21,16 @@ const engineBinary = "airlock-rego"
 // two files, and a half-upgraded install must not mix them.
 const envDispatchBuild = "AIRLOCK_DISPATCH_BUILD"
 
-// buildID is this binary's build as `airlock version` prints it.
-func buildID() string {
-	info, ok := debug.ReadBuildInfo()
-	return strings.TrimSuffix(versionLine(info, ok), "\n")
-}
-
 // checkDispatched refuses a start by an airlock of another build.
 func checkDispatched(getenv func(string) string) error {
 	want := getenv(envDispatchBuild)
-	if want == "" || want == buildID() {
+	if want == "" {
 		return nil
 	}
-	return fault.Operationalf("%s is %q but the airlock that started it is %q: install both binaries from one release", engineBinary, buildID(), want)
+	if have := buildID(); want != have {
+		return fault.Operationalf("%s is %q but the airlock that started it is %q: install both binaries from one release", engineBinary, have, want)
+	}
+	return nil
 }
 
 // enginePath is airlock-rego beside this executable (symlinks resolved:

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -15,8 +16,7 @@ func newVersionCmd(e *env) *cobra.Command {
 		Example: "  airlock version",
 		Args:    noArgs,
 		RunE: func(*cobra.Command, []string) error {
-			info, ok := debug.ReadBuildInfo()
-			fmt.Fprint(e.stdio.Out, versionLine(info, ok))
+			fmt.Fprintln(e.stdio.Out, buildID())
 			return nil
 		},
 	}
@@ -27,6 +27,14 @@ func newVersionCmd(e *env) *cobra.Command {
 // Commit is set at build time with -ldflags "-X .../internal/cli.Commit=…"
 // by make build and the release; otherwise it comes from the build info.
 var Commit = ""
+
+// buildID is this binary's build, as `airlock version` prints it (without
+// the newline) and as airlock-rego compares it with the airlock that
+// started it (dispatch.go).
+func buildID() string {
+	info, ok := debug.ReadBuildInfo()
+	return strings.TrimSuffix(versionLine(info, ok), "\n")
+}
 
 // versionLine is what `airlock version` prints: version, commit and Go
 // version. A binary built by `go install …@vX.Y.Z` has no -ldflags, so the
