@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -25,6 +24,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/endpoint"
 	"github.com/airlock-dev/airlock/internal/fault"
 	"github.com/airlock-dev/airlock/internal/httpx"
+	"github.com/airlock-dev/airlock/internal/keyfile"
 )
 
 // Signed is a finished, not yet verified, Sigstore bundle.
@@ -382,35 +382,9 @@ type keyPair struct {
 var _ sign.Keypair = (*keyPair)(nil)
 
 func parsePrivateKey(pemBytes []byte) (*keyPair, error) {
-	block, rest := pem.Decode(pemBytes)
-	if block == nil {
-		return nil, fault.Configf("signing key: not PEM")
-	}
-	if len(strings.TrimSpace(string(rest))) > 0 {
-		return nil, fault.Configf("signing key: expected one PEM block, got more")
-	}
-	if strings.Contains(block.Type, "ENCRYPTED") {
-		return nil, fault.Configf("signing key: %s is encrypted; give airlock an unencrypted PKCS#8 key through a secret", block.Type)
-	}
-	var key any
-	var err error
-	switch block.Type {
-	case "PRIVATE KEY":
-		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-	case "EC PRIVATE KEY":
-		key, err = x509.ParseECPrivateKey(block.Bytes)
-	case "RSA PRIVATE KEY":
-		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-	default:
-		return nil, fault.Configf("signing key: PEM type %q: expected PRIVATE KEY, EC PRIVATE KEY or RSA PRIVATE KEY", block.Type)
-	}
+	signer, _, err := keyfile.Parse(pemBytes)
 	if err != nil {
-		// x509 errors describe structure, never key bytes.
-		return nil, fault.Configf("signing key: %s: %w", block.Type, err)
-	}
-	signer, ok := key.(crypto.Signer)
-	if !ok {
-		return nil, fault.Configf("signing key: %T cannot sign", key)
+		return nil, err
 	}
 	alg, err := signature.GetDefaultAlgorithmDetails(signer.Public())
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
-	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/airlock-dev/airlock/internal/fault"
 	"github.com/airlock-dev/airlock/internal/grants"
+	"github.com/airlock-dev/airlock/internal/keyfile"
 )
 
 // Signer signs the bundle in OPA's format (.signatures.json: a JWT listing
@@ -33,34 +33,17 @@ type Signer struct {
 	keyID string
 }
 
-// NewSigner reads a PEM private key (PKCS #8, PKCS #1 RSA or SEC 1 EC) and
-// picks the JWS algorithm from it: RS256 for RSA, ES256/ES384/ES512 for
+// NewSigner reads one PEM private key (keyfile.Parse: PKCS #8, PKCS #1 RSA
+// or SEC 1 EC) and picks the JWS algorithm from it: RS256 for RSA, ES256/ES384/ES512 for
 // P-256/P-384/P-521, EdDSA for Ed25519. keyID names the key as
 // `opa run --verification-key-id` does (OPA's default is "default").
 func NewSigner(pemKey []byte, keyID string) (*Signer, error) {
 	if keyID == "" {
 		keyID = "default"
 	}
-	blk, _ := pem.Decode(pemKey)
-	if blk == nil {
-		return nil, fault.Configf("signing key: not a PEM private key")
-	}
-	var key any
-	var err error
-	switch blk.Type {
-	case "PRIVATE KEY":
-		key, err = x509.ParsePKCS8PrivateKey(blk.Bytes)
-	case "RSA PRIVATE KEY":
-		key, err = x509.ParsePKCS1PrivateKey(blk.Bytes)
-	case "EC PRIVATE KEY":
-		key, err = x509.ParseECPrivateKey(blk.Bytes)
-	default:
-		return nil, fault.Configf("signing key: PEM block %q is not a private key (expected PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)", blk.Type)
-	}
+	key, blk, err := keyfile.Parse(pemKey)
 	if err != nil {
-		// The parser's message names the structure, not key bytes; still,
-		// only its kind goes out.
-		return nil, fault.Configf("signing key: PEM block %q does not parse as a private key", blk.Type)
+		return nil, err
 	}
 	s := &Signer{key: string(pem.EncodeToMemory(blk)), keyID: keyID}
 	switch k := key.(type) {
